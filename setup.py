@@ -1,0 +1,26 @@
+"""sg_keras: skip-gram word2vec the TensorFlow way."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="sg-keras",
+    version="0.1.0",
+    description="Skip-gram word2vec with tf.data, tensorflow-text and a Keras subclassed model",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["sg_keras", "sg_keras.*", "pipelines", "pipelines.*"]),
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "tensorflow-text>=2.21,<2.22",
+        "keras>=3.12,<4",
+        "absl-py>=2.1,<3",
+        "tensorboard>=2.20,<3",
+        "numpy>=1.26,<3",
+    ],
+    extras_require={
+        "test": ["pytest>=8,<10", "gensim>=4.3,<5"],
+        "benchmark": ["gensim>=4.3,<5"],
+    },
+    entry_points={"console_scripts": ["sg-keras=sg_keras.cli:run"]},
+)

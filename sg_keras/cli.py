@@ -1,0 +1,164 @@
+"""``sg-keras``: the command-line tool (an absl app), a thin layer over the library.
+
+Commands:
+  sg-keras train --corpus=PATH[,PATH…] --model_dir=DIR [flags]
+  sg-keras similar --model_dir=DIR WORD…
+  sg-keras pairs --window=2 "TEXT"
+
+A user mistake prints ``error: …`` on one line and exits with status 2.
+"""
+
+import os
+import sys
+
+from absl import app, flags, logging
+
+from sg_keras.errors import UsageError
+
+FLAGS = flags.FLAGS
+COMMANDS = ("train", "similar", "pairs")
+
+flags.DEFINE_list("corpus", None, "Corpus files (plain text or .gz), comma-separated; "
+                  "default: text8, downloaded once into the Keras cache.")
+flags.DEFINE_string("model_dir", None, "Directory of the model to train or use.")
+flags.DEFINE_integer("dim", 100, "Size of the word vectors.")
+flags.DEFINE_integer("window", 5, "Maximum distance between centre and context word.")
+flags.DEFINE_integer("negative", 5, "Noise words per pair (k) for --loss=negative.")
+flags.DEFINE_integer("num_sampled", 64,
+                     "Noise words drawn per batch, shared by its pairs (negative, sampled).")
+flags.DEFINE_float("sample", None, "Subsampling threshold t (word2vec.c's -sample); 0 = off. "
+                   "Default: 1e-3 for train, 0 for pairs.")
+flags.DEFINE_boolean("shrink_window", None, "Draw each centre word's window from 1..window. "
+                     "Default: on for train, off for pairs.")
+flags.DEFINE_integer("min_count", 5, "Drop words seen fewer times.")
+flags.DEFINE_integer("max_vocab_size", 0, "Keep at most this many most frequent words (0 = all).")
+flags.DEFINE_integer("epochs", 5, "Passes over the corpus.")
+flags.DEFINE_integer("batch_size", 4096, "Training pairs per step.")
+flags.DEFINE_string("loss", "negative", "Objective: negative, softmax or sampled.")
+flags.DEFINE_float("learning_rate", 0.025, "Initial SGD learning rate (per pair), decays "
+                   "linearly to 1e-4 of it.")
+flags.DEFINE_integer("seed", 1, "Random seed: runs with the same seed draw the same samples.")
+flags.DEFINE_string("tokenizer", "unicode", "unicode (NFKC, case folding, punctuation "
+                    "dropped) or whitespace (pre-tokenised corpora such as text8).")
+flags.DEFINE_integer("steps_per_execution", 32, "Training steps per tf.function call.")
+flags.DEFINE_integer("top", 10, "Neighbours shown by `similar`.")
+
+
+def _train(args):
+    from sg_keras import data, training
+
+    if args:
+        raise UsageError(f"train takes no positional arguments, got {' '.join(args)}")
+    config = training.TrainConfig(
+        corpus=FLAGS.corpus or [data.text8_path()], model_dir=FLAGS.model_dir,
+        dim=FLAGS.dim, window=FLAGS.window, negative=FLAGS.negative,
+        num_sampled=FLAGS.num_sampled,
+        sample=1e-3 if FLAGS.sample is None else FLAGS.sample,
+        shrink_window=True if FLAGS.shrink_window is None else FLAGS.shrink_window,
+        min_count=FLAGS.min_count, max_vocab_size=FLAGS.max_vocab_size, epochs=FLAGS.epochs,
+        batch_size=FLAGS.batch_size, loss=FLAGS.loss, learning_rate=FLAGS.learning_rate,
+        seed=FLAGS.seed, tokenizer=FLAGS.tokenizer,
+        steps_per_execution=FLAGS.steps_per_execution)
+    config.validate()
+    training.train(config)
+    print(f"model written to {config.model_dir}")
+
+
+def _similar(words):
+    from sg_keras import text, training, vectors
+
+    if not FLAGS.model_dir:
+        raise UsageError("--model_dir is required")
+    if not words:
+        raise UsageError("similar needs at least one WORD")
+    if FLAGS.top < 1:
+        raise UsageError(f"--top must be at least 1, got {FLAGS.top}")
+    model, vocab, settings = training.load_trained(FLAGS.model_dir)
+    unit = vectors.unit_rows(model.word_vectors())
+    index = vocab.index()
+    missing = 0
+    for word in words:
+        tokens = [t.decode("utf-8") for t in
+                  text.tokenize([word], settings["tokenizer"]).flat_values.numpy()]
+        key = tokens[0] if len(tokens) == 1 else word
+        if key not in index:
+            print(f"{word}: not in the vocabulary", file=sys.stderr)
+            missing += 1
+            continue
+        ids, scores = vectors.nearest(unit, index[key], FLAGS.top)
+        print(f"{key}:")
+        for i, score in zip(ids, scores):
+            print(f"  {vocab.words[i]:<20} {score:.4f}")
+    return 1 if missing else 0
+
+
+def _pairs(args):
+    from sg_keras import pairs, text
+
+    if len(args) != 1:
+        raise UsageError('pairs takes one TEXT argument, e.g. sg-keras pairs --window=2 "The quick brown fox"')
+    if FLAGS.window < 1:
+        raise UsageError(f"--window must be at least 1, got {FLAGS.window}")
+    sample = FLAGS.sample or 0.0
+    if sample < 0:
+        raise UsageError(f"--sample must be at least 0, got {sample}")
+    text.check_tokenizer(FLAGS.tokenizer)
+    groups = pairs.explain_pairs(args[0], FLAGS.window, sample, bool(FLAGS.shrink_window),
+                                 FLAGS.tokenizer, FLAGS.seed)
+    width = max((len(centre) for centre, _ in groups), default=0)
+    for centre, contexts in groups:
+        print(f"{centre:<{width}}  " + " ".join(f"({centre}, {c})" for c in contexts))
+    return 0
+
+
+def _import_tensorflow_quietly():
+    """Imports TensorFlow with its C++ start-up chatter (CUDA probing, oneDNN) hidden."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved_stderr, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401
+
+        tf.config.list_logical_devices()
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+        os.close(devnull)
+
+
+def main(argv):
+    if len(argv) < 2 or argv[1] not in COMMANDS:
+        given = f" {argv[1]!r}" if len(argv) > 1 else ""
+        print(f"error: unknown command{given}: use one of {', '.join(COMMANDS)} "
+              "(--help for flags)", file=sys.stderr)
+        return 2
+    command, args = argv[1], argv[2:]
+    _import_tensorflow_quietly()
+    try:
+        if command == "train":
+            return _train(args)
+        if command == "similar":
+            return _similar(args)
+        return _pairs(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _parse_flags(argv):
+    try:
+        return FLAGS(argv)
+    except flags.Error as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run():
+    """Console entry point."""
+    logging.set_verbosity(logging.INFO)
+    app.run(main, flags_parser=_parse_flags)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,199 @@
+"""The skip-gram model: Embedding hidden layer, Dense softmax output layer.
+
+``SkipGram(word_ids)`` is the tutorial's network: a one-hot word times the
+``V x d`` hidden matrix (an Embedding lookup, no activation), then a Dense
+layer over the whole vocabulary with softmax, giving P(context word | word).
+Training minimises one of three objectives on these same weights:
+
+* ``softmax``: exact full-softmax cross-entropy (cost grows with V);
+* ``negative``: negative sampling with k = ``negative`` noise words per pair
+  from unigram^0.75: -log σ(h·w_c) - k·E_noise[log σ(-h·w_n)];
+* ``sampled``: sampled softmax.
+
+Both approximate objectives draw ``num_sampled`` noise words per batch and
+share them across the batch's pairs, so the noise term is one matrix product
+(for ``negative`` each pair's noise term is weighted k/num_sampled, an
+unbiased estimate of word2vec.c's k independent draws per pair).
+
+As in word2vec.c the learning rate applies per training pair: a batch's
+gradient is the sum, not the mean, of its pairs' gradients. The approximate
+objectives gather only the rows they touch, so their gradients are
+IndexedSlices and SGD updates those rows alone.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+LOSSES = ("negative", "softmax", "sampled")
+NOISE_POWER = 0.75
+
+
+@keras.saving.register_keras_serializable(package="sg_keras")
+class ContextSoftmax(keras.layers.Layer):
+    """Dense(V) + softmax output layer, its kernel stored as [V, d].
+
+    Mathematically ``keras.layers.Dense(V, use_bias=False, activation="softmax")``;
+    the kernel is kept one row per context word (word2vec.c's ``syn1neg``
+    layout), so gathering rows for sampled objectives yields sparse gradients.
+    Initialised to zeros, as in word2vec.c.
+    """
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            name="kernel", shape=(self.units, input_shape[-1]), initializer="zeros")
+
+    def logits(self, hidden):
+        return tf.matmul(hidden, self.kernel, transpose_b=True)
+
+    def call(self, hidden):
+        return tf.nn.softmax(self.logits(hidden))
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package="sg_keras")
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Learning rate falling linearly from ``initial`` to ``initial * final_fraction``.
+
+    Reaches the final rate at ``total_steps`` and stays there (word2vec.c's schedule).
+    """
+
+    def __init__(self, initial, total_steps, final_fraction=1e-4):
+        self.initial = initial
+        self.total_steps = total_steps
+        self.final_fraction = final_fraction
+
+    def __call__(self, step):
+        progress = tf.minimum(tf.cast(step, tf.float32) / float(max(self.total_steps, 1)), 1.0)
+        return self.initial * (1.0 - (1.0 - self.final_fraction) * progress)
+
+    def get_config(self):
+        return {"initial": self.initial, "total_steps": self.total_steps,
+                "final_fraction": self.final_fraction}
+
+
+def noise_distribution(counts):
+    """word2vec's noise distribution: unigram counts raised to the 3/4 power."""
+    weights = np.asarray(counts, np.float64) ** NOISE_POWER
+    return weights / weights.sum()
+
+
+@keras.saving.register_keras_serializable(package="sg_keras")
+class SkipGram(keras.Model):
+    """Skip-gram word2vec: ``model(word_ids)`` → P(context | word) over the vocabulary.
+
+    Args:
+      vocab_size: V, number of words.
+      dim: d, size of the word vectors (rows of ``embedding``).
+      loss: training objective, one of LOSSES.
+      negative: k, the weight of the noise term for ``negative``.
+      num_sampled: noise words drawn per batch, shared by its pairs.
+      seed: seed of the noise sampler.
+      noise_counts: word counts defining the unigram^0.75 noise distribution
+        (needed to train with ``negative``/``sampled``; saved with the weights).
+    """
+
+    def __init__(self, vocab_size, dim, loss="negative", negative=5, num_sampled=64,
+                 seed=None, noise_counts=None, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.dim = dim
+        self.loss_name = loss
+        self.negative = negative
+        self.num_sampled = num_sampled
+        self.seed = seed
+        self.embedding = keras.layers.Embedding(
+            vocab_size, dim, name="embedding",
+            embeddings_initializer=keras.initializers.RandomUniform(
+                -0.5 / dim, 0.5 / dim, seed=seed))
+        self.context_softmax = ContextSoftmax(vocab_size, name="context_softmax")
+        # Cumulative noise distribution, for inverse-CDF sampling.
+        self.noise_cdf = self.add_weight(
+            name="noise_cdf", shape=(vocab_size,), trainable=False,
+            initializer=keras.initializers.Constant(np.arange(1, vocab_size + 1) / vocab_size))
+        if noise_counts is not None:
+            self.noise_cdf.assign(np.cumsum(noise_distribution(noise_counts)))
+        self.noise_seed = keras.random.SeedGenerator(seed, name="noise_seed")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.build((None,))
+
+    def build(self, input_shape):
+        self.embedding.build(input_shape)
+        self.context_softmax.build((None, self.dim))
+        self.built = True
+
+    def call(self, word_ids):
+        return self.context_softmax(self.embedding(word_ids))
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def _noise(self, count):
+        """``count`` word ids drawn from the noise distribution (inverse CDF)."""
+        cdf = self.noise_cdf.value
+        uniform = keras.random.uniform((count,), maxval=cdf[-1], seed=self.noise_seed)
+        ids = tf.minimum(tf.searchsorted(cdf, uniform, side="right"), self.vocab_size - 1)
+        return tf.cast(ids, tf.int64)
+
+    def _noise_probability(self, ids):
+        """Noise probability of each word id (differences of the CDF)."""
+        cdf = self.noise_cdf.value
+        return tf.gather(cdf, ids) - tf.gather(tf.pad(cdf, [[1, 0]]), ids)
+
+    def pair_losses(self, centre, context):
+        """Loss of each (centre, context) pair under the model's objective: [B]."""
+        centre, context = tf.cast(centre, tf.int64), tf.cast(context, tf.int64)
+        # Gathers straight from the tf.Variables: a dense read of the whole
+        # matrix (as Embedding.call does) would make every step cost O(V).
+        hidden = tf.gather(self.embedding.embeddings.value, centre)
+        output = self.context_softmax.kernel.value
+        if self.loss_name == "softmax":
+            return tf.nn.sparse_softmax_cross_entropy_with_logits(
+                context, self.context_softmax.logits(hidden))
+        if self.loss_name == "sampled":
+            sampled = self._noise(self.num_sampled)
+            true_expected = self.num_sampled * self._noise_probability(context)[:, None]
+            sampled_expected = self.num_sampled * self._noise_probability(sampled)
+            return tf.nn.sampled_softmax_loss(
+                weights=output, biases=tf.zeros([self.vocab_size]),
+                labels=context[:, None], inputs=hidden,
+                num_sampled=self.num_sampled, num_classes=self.vocab_size,
+                sampled_values=(sampled, true_expected, sampled_expected))
+        positive = tf.reduce_sum(hidden * tf.gather(output, context), axis=1)
+        noise = self._noise(self.num_sampled)
+        noise_logits = tf.matmul(hidden, tf.gather(output, noise), transpose_b=True)
+        # A noise word equal to the true context word is skipped, as in word2vec.c.
+        not_hit = tf.cast(noise[None, :] != context[:, None], noise_logits.dtype)
+        noise_loss = tf.reduce_sum(tf.nn.softplus(noise_logits) * not_hit, axis=1)
+        return tf.nn.softplus(-positive) + (self.negative / self.num_sampled) * noise_loss
+
+    def train_step(self, data):
+        centre, context, _ = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            losses = self.pair_losses(centre, context)
+            total = tf.reduce_sum(losses)
+        variables = self.trainable_variables
+        self.optimizer.apply(tape.gradient(total, variables), variables)
+        self.loss_tracker.update_state(losses)
+        return {"loss": self.loss_tracker.result()}
+
+    def test_step(self, data):
+        centre, context, _ = keras.utils.unpack_x_y_sample_weight(data)
+        self.loss_tracker.update_state(self.pair_losses(centre, context))
+        return {"loss": self.loss_tracker.result()}
+
+    def word_vectors(self):
+        """The hidden-layer matrix [V, d] as numpy: row i is word i's vector."""
+        return keras.ops.convert_to_numpy(self.embedding.embeddings)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim,
+                "loss": self.loss_name, "negative": self.negative,
+                "num_sampled": self.num_sampled, "seed": self.seed}

@@ -1,0 +1,145 @@
+"""Skip-gram pairs, generated in-graph inside tf.data.
+
+For every kept word (the *centre* or input word) and every word at most ``b``
+positions away in the same sentence (its *context*), one training pair
+(centre, context). ``b`` is the window, or with window shrinking (word2vec.c's
+default) a number drawn uniformly from 1..window for each centre word.
+Frequent words are first discarded at random (subsampling), so windows reach
+over them, as in word2vec.c and gensim.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from sg_keras import text
+from sg_keras.vocab import Vocabulary
+
+
+def keep_probabilities(counts, sample):
+    """word2vec.c's probability of keeping each word: (sqrt(f/(t·T)) + 1) · t·T/f.
+
+    f is the word's count, T the number of in-vocabulary tokens, t = sample;
+    sample 0 keeps every word.
+    """
+    counts = np.asarray(counts, np.float64)
+    if sample == 0:
+        return np.ones_like(counts, np.float32)
+    threshold = sample * counts.sum()
+    keep = (np.sqrt(counts / threshold) + 1) * threshold / counts
+    return np.minimum(keep, 1.0).astype(np.float32)
+
+
+def expected_pairs(counts, sample, window, shrink_window, sentences):
+    """Estimated number of pairs one epoch yields (for the learning-rate schedule)."""
+    kept = float(np.sum(np.asarray(counts) * keep_probabilities(counts, sample)))
+    spans = np.arange(1, window + 1) if shrink_window else np.array([window])
+    # Each kept word pairs with 2b neighbours, minus those past a sentence's ends.
+    per_word = 2 * spans.mean()
+    lost_per_sentence = (spans * (spans + 1)).mean()
+    return max(kept * per_word - sentences * lost_per_sentence, kept)
+
+
+def skipgram_pairs(values, sentence_ids, spans, window):
+    """Pairs (centre, context) of ``values`` within ``spans`` positions, same sentence.
+
+    values: [n] one entry per token (word ids, or positions); sentence_ids: [n]
+    the sentence of each token (non-decreasing); spans: [n] each token's
+    effective window b ≤ window. Vectorised over shifted slices: one set of
+    ops per offset 1..window, none per token.
+    """
+    centres, contexts = [], []
+    for offset in range(1, window + 1):
+        left, right = values[:-offset], values[offset:]
+        same_sentence = tf.equal(sentence_ids[:-offset], sentence_ids[offset:])
+        forward = same_sentence & (spans[:-offset] >= offset)  # centre left, context right
+        backward = same_sentence & (spans[offset:] >= offset)  # centre right, context left
+        centres += [tf.boolean_mask(left, forward), tf.boolean_mask(right, backward)]
+        contexts += [tf.boolean_mask(right, forward), tf.boolean_mask(left, backward)]
+    return tf.concat(centres, 0), tf.concat(contexts, 0)
+
+
+class PairGenerator:
+    """Turns blocks of sentences into shuffled (centre id, context id) pairs, in-graph.
+
+    Args:
+      vocab: the Vocabulary (ids are row numbers of the embedding).
+      window: maximum distance between centre and context word.
+      sample: subsampling threshold t (0 = off).
+      shrink_window: draw each centre word's window uniformly from 1..window.
+      tokenizer: name of the tokenizer (see text.TOKENIZERS).
+    """
+
+    def __init__(self, vocab, window, sample, shrink_window=True, tokenizer="unicode"):
+        self.window = window
+        self.sample = sample
+        self.shrink_window = shrink_window
+        self.tokenizer = tokenizer
+        self.table = vocab.lookup_table()
+        self.keep = tf.constant(keep_probabilities(vocab.counts, sample))
+
+    def kept_tokens(self, sentences, seed):
+        """Word ids, sentence index and window of each kept token of a block."""
+        words = text.tokenize(sentences, self.tokenizer)
+        ids = self.table.lookup(words.flat_values)
+        sentence_ids = words.value_rowids()
+        subsample_seed, window_seed = tf.unstack(
+            tf.random.experimental.stateless_split(seed, 2))
+        kept = ids >= 0
+        if self.sample:
+            draw = tf.random.stateless_uniform(tf.shape(ids), subsample_seed)
+            kept &= draw < tf.gather(self.keep, tf.maximum(ids, 0))
+        ids = tf.boolean_mask(ids, kept)
+        sentence_ids = tf.boolean_mask(sentence_ids, kept)
+        if self.shrink_window:
+            spans = tf.random.stateless_uniform(
+                tf.shape(ids), window_seed, minval=1, maxval=self.window + 1, dtype=tf.int32)
+        else:
+            spans = tf.fill(tf.shape(ids), self.window)
+        return ids, sentence_ids, spans
+
+    def block_pairs(self, sentences, seed):
+        """All pairs of one block, shuffled within the block."""
+        tokens_seed, shuffle_seed = tf.unstack(
+            tf.random.experimental.stateless_split(seed, 2))
+        ids, sentence_ids, spans = self.kept_tokens(sentences, tokens_seed)
+        pairs = tf.stack(skipgram_pairs(ids, sentence_ids, spans, self.window), axis=1)
+        pairs = tf.random.experimental.stateless_shuffle(pairs, shuffle_seed)
+        return pairs[:, 0], pairs[:, 1]
+
+    def dataset(self, corpus, batch_size, seed, repeat=False):
+        """Batches of (centre ids, context ids); new random draws on every pass.
+
+        With ``repeat`` the passes follow one another endlessly (batches run
+        across pass boundaries), for model.fit with a known steps_per_epoch.
+        """
+        block_seeds = tf.data.Dataset.random(seed, rerandomize_each_iteration=True).batch(2)
+        dataset = tf.data.Dataset.zip(corpus.dataset(), block_seeds)
+        if repeat:
+            dataset = dataset.repeat()
+        dataset = dataset.map(self.block_pairs, num_parallel_calls=tf.data.AUTOTUNE,
+                              deterministic=True)
+        return dataset.rebatch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def explain_pairs(sentence, window, sample=0.0, shrink_window=False, tokenizer="unicode",
+                  seed=1):
+    """The training pairs of one sentence, grouped by centre word, in text order.
+
+    The vocabulary (for subsampling) is the sentence's own words. Returns a
+    list of (centre word, [context words]) for each kept word with a context.
+    """
+    words = text.tokenize(tf.constant([sentence]), tokenizer).flat_values.numpy()
+    vocab_words, first_index, counts = np.unique(words, return_index=True, return_counts=True)
+    order = np.lexsort((first_index, -counts))
+    vocab = Vocabulary([w.decode("utf-8") for w in vocab_words[order]], counts[order])
+    generator = PairGenerator(vocab, window, sample, shrink_window, tokenizer)
+    ids, sentence_ids, spans = generator.kept_tokens(
+        tf.constant([sentence]), tf.constant([seed, 0], tf.int64))
+    positions = tf.range(tf.size(ids, out_type=tf.int64))
+    centres, contexts = (t.numpy() for t in skipgram_pairs(positions, sentence_ids, spans, window))
+    ids = ids.numpy()
+    groups = []
+    for centre in np.unique(centres):
+        context_positions = np.sort(contexts[centres == centre])
+        groups.append((vocab.words[ids[centre]], [vocab.words[ids[p]] for p in context_positions]))
+    return groups

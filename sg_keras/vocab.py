@@ -1,0 +1,104 @@
+"""Vocabulary: counted in one streaming pass, saved as ``vocab.tsv`` (word, count)."""
+
+import collections
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from sg_keras import text
+from sg_keras.errors import UsageError
+from sg_keras.io_utils import atomic_write_text
+
+VOCAB_FILE = "vocab.tsv"
+
+
+@dataclasses.dataclass
+class CorpusCounts:
+    """What the counting pass saw, before min_count / max_vocab_size."""
+
+    tokens: int
+    sentences: int  # sentences with at least one token
+    invalid_utf8: int
+
+
+@dataclasses.dataclass
+class Vocabulary:
+    """Words by descending count; ties keep the order of first occurrence (as gensim)."""
+
+    words: list
+    counts: np.ndarray
+
+    def __len__(self):
+        return len(self.words)
+
+    @property
+    def total(self):
+        """Number of corpus tokens that are in the vocabulary."""
+        return int(self.counts.sum())
+
+    def index(self):
+        """A dict word → id."""
+        return {word: i for i, word in enumerate(self.words)}
+
+    def lookup_table(self):
+        """A tf.lookup table word → id, -1 for out-of-vocabulary words."""
+        initializer = tf.lookup.KeyValueTensorInitializer(
+            tf.constant(self.words, tf.string),
+            tf.range(len(self.words), dtype=tf.int64))
+        return tf.lookup.StaticHashTable(initializer, default_value=-1)
+
+    def save(self, path):
+        atomic_write_text(
+            path, "".join(f"{w}\t{c}\n" for w, c in zip(self.words, self.counts)))
+
+    @classmethod
+    def load(cls, path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                rows = [line.rstrip("\n").split("\t") for line in f]
+            return cls([w for w, _ in rows], np.array([int(c) for _, c in rows], np.int64))
+        except FileNotFoundError:
+            raise UsageError(f"vocabulary not found: {path}") from None
+        except ValueError:
+            raise UsageError(f"malformed vocabulary file: {path}") from None
+
+
+def count_words(corpus, tokenizer):
+    """Counts every token of the corpus in a streaming pass (in-graph tokenising).
+
+    Returns (Counter word → count in first-occurrence order, CorpusCounts).
+    """
+
+    def block_counts(sentences):
+        words = text.tokenize(sentences, tokenizer)
+        unique, _, counts = tf.unique_with_counts(words.flat_values)
+        return unique, counts, tf.math.count_nonzero(words.row_lengths())
+
+    counter = collections.Counter()
+    tokens = sentences = 0
+    dataset = corpus.dataset().map(
+        block_counts, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    for unique, counts, block_sentences in dataset.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
+        counter.update(dict(zip(unique.tolist(), counts.tolist())))
+        tokens += int(counts.sum())
+        sentences += int(block_sentences)
+    return counter, CorpusCounts(tokens, sentences, corpus.invalid_utf8)
+
+
+def build_vocabulary(counter, min_count, max_vocab_size=None):
+    """Keeps words seen at least min_count times, at most max_vocab_size most frequent."""
+    kept = [(w, c) for w, c in counter.items() if c >= min_count]
+    kept.sort(key=lambda item: -item[1])  # stable: ties stay in first-occurrence order
+    if max_vocab_size:
+        kept = kept[:max_vocab_size]
+    if len(kept) < 2:
+        raise UsageError(
+            f"fewer than 2 distinct words occur at least min_count={min_count} times")
+    return Vocabulary([w.decode("utf-8") for w, _ in kept],
+                      np.array([c for _, c in kept], np.int64))
+
+
+def vocab_path(model_dir):
+    return os.path.join(model_dir, VOCAB_FILE)

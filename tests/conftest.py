@@ -1,0 +1,45 @@
+"""Shared fixtures: small generated corpora and the shared public data beside the repo."""
+
+import os
+import pathlib
+import random
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_file(name):
+    """Path of a file in ../shared/data; skips the test where it is absent (fails under CI=true)."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        message = f"{path} is not present (public data beside the repository, see README)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def planted_corpus(path, sentences=3000, seed=0):
+    """Sentences each drawn from one of four topics of eight words, plus shared filler.
+
+    Words of a topic share their contexts, so a skip-gram model must place
+    each word's nearest neighbours in its own topic.
+    """
+    rng = random.Random(seed)
+    topics = [[f"{name}{i}" for i in range(8)] for name in ("cat", "car", "sea", "sky")]
+    filler = ["the", "a", "and", "of"]
+    with open(path, "w", encoding="utf-8") as f:
+        for _ in range(sentences):
+            topic = rng.choice(topics)
+            words = [rng.choice(topic) if rng.random() < 0.8 else rng.choice(filler)
+                     for _ in range(12)]
+            f.write(" ".join(words) + "\n")
+    return topics
+
+
+@pytest.fixture
+def planted(tmp_path):
+    path = tmp_path / "planted.txt"
+    return path, planted_corpus(path)

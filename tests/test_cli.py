@@ -1,0 +1,139 @@
+"""The sg-keras command as a user runs it: a separate process, exit codes, stdout/stderr."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import planted_corpus
+
+FOX_TABLE = """\
+the    (the, quick) (the, brown)
+quick  (quick, the) (quick, brown) (quick, fox)
+brown  (brown, the) (brown, quick) (brown, fox) (brown, jumps)
+fox    (fox, quick) (fox, brown) (fox, jumps) (fox, over)
+jumps  (jumps, brown) (jumps, fox) (jumps, over) (jumps, the)
+over   (over, fox) (over, jumps) (over, the) (over, lazy)
+the    (the, jumps) (the, over) (the, lazy) (the, dog)
+lazy   (lazy, over) (lazy, the) (lazy, dog)
+dog    (dog, the) (dog, lazy)
+"""
+
+
+def sg_keras(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "sg_keras.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+
+
+def assert_usage_error(result, message):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert message in lines[0]
+
+
+def test_pairs_prints_the_tutorial_table():
+    result = sg_keras("pairs", "--window=2", "The quick brown fox jumps over the lazy dog.")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == FOX_TABLE
+
+
+def test_pairs_with_subsampling_and_shrinking_switched_on():
+    sentence = " ".join(["the"] * 50 + ["fox"])
+    result = sg_keras("pairs", "--window=3", "--sample=0.01", "--shrink_window", sentence)
+    assert result.returncode == 0, result.stderr
+    centres = [line.split()[0] for line in result.stdout.splitlines()]
+    assert 0 < centres.count("the") < 50  # frequent words are discarded at random
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    planted_corpus(root / "corpus.txt")
+    result = sg_keras("train", f"--corpus={root / 'corpus.txt'}", f"--model_dir={root / 'model'}",
+                      "--dim=16", "--window=3", "--min_count=1", "--epochs=2", "--sample=0",
+                      "--batch_size=256", "--num_sampled=16")
+    assert result.returncode == 0, result.stderr
+    return root / "model", result
+
+
+def test_train_writes_the_model_dir(trained):
+    model_dir, result = trained
+    assert f"model written to {model_dir}" in result.stdout
+    assert {"vocab.tsv", "config.json", "model.keras", "vectors.txt"} <= set(os.listdir(model_dir))
+
+
+def test_similar_prints_ten_neighbours_with_cosine(trained):
+    model_dir, _ = trained
+    result = sg_keras("similar", f"--model_dir={model_dir}", "CAT3")  # normalised like training
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "cat3:" and len(lines) == 11
+    neighbours = [line.split() for line in lines[1:]]
+    scores = [float(score) for _, score in neighbours]
+    assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores)
+    assert sum(word.startswith("cat") for word, _ in neighbours[:5]) >= 4
+
+
+def test_similar_reports_an_unknown_word_without_crashing(trained):
+    model_dir, _ = trained
+    result = sg_keras("similar", f"--model_dir={model_dir}", "zebra", "sea1")
+    assert result.returncode == 1
+    assert "zebra: not in the vocabulary" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout.startswith("sea1:")
+
+
+@pytest.fixture
+def corpora(tmp_path):
+    (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    (tmp_path / "punctuation.txt").write_text("... !!! ???\n", encoding="utf-8")
+    (tmp_path / "one_word.txt").write_text("same " * 100, encoding="utf-8")
+    (tmp_path / "binary.bin").write_bytes(bytes(range(256)) * 64)
+    planted_corpus(tmp_path / "good.txt", sentences=200)
+    return tmp_path
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--corpus=missing.txt"], "corpus file not found"),
+    (["--corpus=empty.txt"], "the corpus has no words"),
+    (["--corpus=punctuation.txt"], "the corpus has no words"),
+    (["--corpus=one_word.txt"], "fewer than 2 distinct words"),
+    (["--corpus=good.txt", "--min_count=100000"], "fewer than 2 distinct words"),
+    (["--corpus=binary.bin"], "looks binary"),
+    (["--corpus=good.txt", "--window=0"], "--window must be at least 1"),
+    (["--corpus=good.txt", "--dim=0"], "--dim must be at least 1"),
+    (["--corpus=good.txt", "--negative=-1"], "--negative must be at least 0"),
+    (["--corpus=good.txt", "--sample=-0.1"], "--sample must be at least 0"),
+    (["--corpus=good.txt", "--epochs=0"], "--epochs must be at least 1"),
+    (["--corpus=good.txt", "--loss=hinge"], "unknown loss 'hinge'"),
+    (["--corpus=good.txt", "--tokenizer=nltk"], "unknown tokenizer 'nltk'"),
+    (["--corpus=good.txt", "--dim=ten"], "flag --dim=ten"),
+    (["--corpus=good.txt", "--no_such_flag=1"], "no_such_flag"),
+])
+def test_bad_input_is_one_line_exit_2_and_leaves_nothing(corpora, flags, message):
+    result = sg_keras("train", "--model_dir=model", *flags, cwd=corpora)
+    assert_usage_error(result, message)
+    assert not (corpora / "model").exists()
+
+
+def test_invalid_utf8_is_replaced_counted_and_reported(tmp_path):
+    lines = [" ".join(f"w{(i * 7 + j) % 20}" for j in range(10)) for i in range(200)]
+    (tmp_path / "c.txt").write_bytes("\n".join(lines).encode() + b"\nbad \xff\xfe w1\n")
+    result = sg_keras("train", "--corpus=c.txt", "--model_dir=m", "--epochs=1",
+                      "--min_count=1", "--dim=8", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 invalid UTF-8 byte sequences were replaced" in result.stderr
+    assert '"invalid_utf8": 2' in (tmp_path / "m" / "config.json").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["similar", "--model_dir=nowhere", "word"], "no trained model in nowhere"),
+    (["similar", "word"], "--model_dir is required"),
+    (["pairs"], "pairs takes one TEXT argument"),
+    (["pairs", "--window=0", "a b"], "--window must be at least 1"),
+    (["fly"], "unknown command 'fly'"),
+])
+def test_other_commands_reject_bad_input(tmp_path, args, message):
+    assert_usage_error(sg_keras(*args, cwd=tmp_path), message)

@@ -1,0 +1,110 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sg_keras.model import LOSSES, ContextSoftmax, LinearDecay, SkipGram, noise_distribution
+
+COUNTS = np.array([500, 200, 100, 50, 20, 10, 5, 5, 3, 1])
+
+
+def make_model(loss="negative", vocab_size=10, dim=8):
+    return SkipGram(vocab_size, dim, loss=loss, num_sampled=4, seed=3,
+                    noise_counts=COUNTS[:vocab_size] if vocab_size <= 10 else None)
+
+
+def test_call_gives_a_distribution_over_the_vocabulary():
+    model = make_model()
+    model.context_softmax.kernel.assign(np.random.default_rng(0).normal(size=(10, 8)))
+    probabilities = model(tf.constant([0, 3, 9])).numpy()
+    assert probabilities.shape == (3, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+    # The hidden layer is an Embedding lookup: row i of the V x d matrix is word i's vector.
+    np.testing.assert_array_equal(model.word_vectors()[3], model.embedding(tf.constant(3)).numpy())
+
+
+def test_output_layer_is_dense_softmax_with_transposed_kernel():
+    hidden = np.random.default_rng(1).normal(size=(4, 8)).astype(np.float32)
+    kernel = np.random.default_rng(2).normal(size=(10, 8)).astype(np.float32)
+    layer = ContextSoftmax(10)
+    layer.build((None, 8))
+    layer.kernel.assign(kernel)
+    dense = keras.layers.Dense(10, use_bias=False, activation="softmax")
+    dense.build((None, 8))
+    dense.kernel.assign(kernel.T)
+    np.testing.assert_allclose(layer(hidden), dense(hidden), rtol=1e-5)
+
+
+def test_config_and_keras_file_round_trip(tmp_path):
+    model = make_model("sampled")
+    model.compile(optimizer=keras.optimizers.SGD(LinearDecay(0.025, 100)))
+    model.embedding.embeddings.assign(np.random.default_rng(0).normal(size=(10, 8)))
+    clone = SkipGram.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(loaded.word_vectors(), model.word_vectors())
+    np.testing.assert_array_equal(loaded.noise_cdf.numpy(), model.noise_cdf.numpy())
+
+
+def test_linear_decay_schedule():
+    schedule = LinearDecay(0.025, 1000)
+    assert float(schedule(0)) == pytest.approx(0.025)
+    assert float(schedule(500)) == pytest.approx(0.025 * (1 - (1 - 1e-4) / 2))
+    assert float(schedule(1000)) == pytest.approx(0.025 * 1e-4, rel=1e-3)  # float32
+    assert float(schedule(5000)) == pytest.approx(0.025 * 1e-4, rel=1e-3)
+    assert LinearDecay.from_config(schedule.get_config()).total_steps == 1000
+
+
+def test_noise_is_drawn_from_unigram_to_the_three_quarters():
+    model = make_model()
+    draws = model._noise(200_000).numpy()
+    observed = np.bincount(draws, minlength=10) / len(draws)
+    np.testing.assert_allclose(observed, noise_distribution(COUNTS), atol=0.004)
+    np.testing.assert_allclose(model._noise_probability(tf.constant([0, 9])).numpy(),
+                               noise_distribution(COUNTS)[[0, 9]], rtol=1e-4)
+
+
+@pytest.mark.parametrize("loss", ["negative", "sampled"])
+def test_approximate_objectives_update_only_the_rows_they_touch(loss):
+    vocab_size = 1000
+    model = SkipGram(vocab_size, 8, loss=loss, num_sampled=4, seed=3,
+                     noise_counts=np.full(vocab_size, 5))
+    model.compile(optimizer=keras.optimizers.SGD(0.5))
+    centre, context = tf.constant([1, 2, 3]), tf.constant([4, 5, 6])
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(model.pair_losses(centre, context))
+    gradients = tape.gradient(total, model.trainable_variables)
+    assert all(isinstance(g, tf.IndexedSlices) for g in gradients)
+    model.context_softmax.kernel.assign(np.random.default_rng(0).normal(size=(vocab_size, 8)))
+    embedding_before = model.word_vectors().copy()
+    output_before = model.context_softmax.kernel.numpy().copy()
+    model.train_on_batch(centre, context)
+    changed = np.flatnonzero(np.any(model.word_vectors() != embedding_before, axis=1))
+    assert set(changed) == {1, 2, 3}
+    changed_outputs = np.flatnonzero(
+        np.any(model.context_softmax.kernel.numpy() != output_before, axis=1))
+    assert {4, 5, 6} <= set(changed_outputs) and len(changed_outputs) <= 3 + 4
+
+
+def test_softmax_objective_is_the_exact_cross_entropy():
+    model = make_model("softmax")
+    rng = np.random.default_rng(4)
+    model.context_softmax.kernel.assign(rng.normal(size=(10, 8)))
+    centre, context = tf.constant([0, 1, 2]), tf.constant([3, 4, 5])
+    probabilities = model(centre).numpy()
+    expected = -np.log(probabilities[np.arange(3), [3, 4, 5]])
+    np.testing.assert_allclose(model.pair_losses(centre, context).numpy(), expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_train_step_lowers_the_loss_of_a_repeated_batch(loss):
+    model = make_model(loss)
+    model.compile(optimizer=keras.optimizers.SGD(0.05))
+    centre, context = tf.constant([0, 1, 2, 3] * 8), tf.constant([1, 0, 3, 2] * 8)
+    first = model.train_on_batch(centre, context, return_dict=True)["loss"]
+    for _ in range(30):
+        last = model.train_on_batch(centre, context, return_dict=True)["loss"]
+    assert last < first

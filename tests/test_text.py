@@ -1,0 +1,82 @@
+import gzip
+
+import pytest
+import tensorflow as tf
+
+from sg_keras import text
+from sg_keras.errors import UsageError
+
+
+def words(sentence, tokenizer="unicode"):
+    return [w.decode() for w in text.tokenize(tf.constant([sentence]), tokenizer).flat_values.numpy()]
+
+
+def test_unicode_tokenizer_normalises_and_drops_punctuation():
+    assert words("The quick brown fox jumps over the lazy dog.") == \
+        "the quick brown fox jumps over the lazy dog".split()
+    assert words("SOVIET, Soviet; soviet!") == ["soviet"] * 3
+    assert words("ﬁne ＦＵＬＬ") == ["fine", "full"]          # NFKC: ligature, full-width
+    assert words("Straße «Москва» 1990") == ["strasse", "москва", "1990"]  # case folding
+    assert words("don't\tstop\n") == ["don", "t", "stop"]
+
+
+def test_whitespace_tokenizer_keeps_tokens_as_they_are():
+    assert words("anarchism originated as a term", "whitespace") == \
+        ["anarchism", "originated", "as", "a", "term"]
+    assert words("Dog. cat", "whitespace") == ["Dog.", "cat"]
+
+
+def test_tokenize_replaces_invalid_utf8():
+    tokens = text.tokenize(tf.constant([b"ok \xff\xfe bad"]), "unicode").flat_values.numpy()
+    assert tokens[0] == b"ok" and tokens[-1] == b"bad"
+
+
+def test_unknown_tokenizer_is_a_usage_error():
+    with pytest.raises(UsageError, match="unknown tokenizer 'nltk'"):
+        text.check_tokenizer("nltk")
+
+
+def read_all(corpus):
+    return [s.decode() if isinstance(s, bytes) else s
+            for block in corpus.sentence_blocks() for s in block]
+
+
+def test_corpus_streams_lines_as_sentences_from_plain_and_gzip(tmp_path):
+    plain = tmp_path / "a.txt"
+    plain.write_text("one two\nthree\n\nfour five six\n", encoding="utf-8")
+    packed = tmp_path / "b.txt.gz"
+    with gzip.open(packed, "wt", encoding="utf-8") as f:
+        f.write("seven eight\nnine")
+    corpus = text.Corpus([str(plain), str(packed)])
+    assert read_all(corpus) == ["one two", "three", "", "four five six", "seven eight", "nine"]
+
+
+def test_a_very_long_line_is_cut_at_whitespace_into_bounded_sentences(tmp_path):
+    path = tmp_path / "long.txt"
+    tokens = [f"w{i % 997}" for i in range(300_000)]  # one 1.8 MB line, like text8
+    path.write_text(" ".join(tokens), encoding="utf-8")
+    sentences = read_all(text.Corpus([str(path)]))
+    assert len(sentences) > 1
+    assert max(len(s) for s in sentences) <= text.MAX_SENTENCE_CHARS
+    assert [t for s in sentences for t in s.split()] == tokens
+
+
+def test_invalid_utf8_is_replaced_and_counted(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"good words\nbad \xff\xfe bytes \xc3\n")
+    corpus = text.Corpus([str(path)])
+    assert read_all(corpus) == ["good words", "bad \ufffd\ufffd bytes \ufffd"]
+    assert corpus.invalid_utf8 == 3
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "corpus file not found"),
+    (b"\x00\x01\x02binary\x00", "looks binary"),
+    (bytes(range(128, 256)) * 50, "looks binary"),
+])
+def test_check_corpus_files_rejects_missing_and_binary_files(tmp_path, content, message):
+    path = tmp_path / "corpus"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(UsageError, match=message):
+        text.check_corpus_files([str(path)])

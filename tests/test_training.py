@@ -1,0 +1,122 @@
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sg_keras import data, training, vectors
+from sg_keras.errors import UsageError
+
+
+def config_for(corpus, model_dir, **overrides):
+    settings = dict(corpus=[str(corpus)], model_dir=str(model_dir), dim=16, window=3,
+                    sample=0.0, min_count=1, epochs=3, batch_size=256, num_sampled=16,
+                    tokenizer="whitespace", steps_per_execution=8)
+    settings.update(overrides)
+    return training.TrainConfig(**settings)
+
+
+def topic_purity(model, vocab, topics, k=3):
+    """Share of each topic word's k nearest neighbours that belong to its own topic."""
+    unit = vectors.unit_rows(model.word_vectors())
+    index = vocab.index()
+    hits = total = 0
+    for topic in topics:
+        for word in topic:
+            neighbours, _ = vectors.nearest(unit, index[word], k)
+            hits += sum(vocab.words[i] in topic for i in neighbours)
+            total += k
+    return hits / total
+
+
+@pytest.mark.parametrize("loss", ["negative", "sampled", "softmax"])
+def test_planted_structure_is_learned(planted, tmp_path, loss):
+    corpus, topics = planted
+    model, vocab, history = training.train(config_for(corpus, tmp_path / "m", loss=loss))
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert topic_purity(model, vocab, topics) >= 0.95
+
+
+def test_model_dir_holds_everything_a_user_needs(planted, tmp_path):
+    corpus, _ = planted
+    model_dir = tmp_path / "m"
+    model, vocab, history = training.train(config_for(corpus, model_dir, epochs=2))
+    names = set(os.listdir(model_dir))
+    assert {"vocab.tsv", "config.json", "model.keras", "vectors.txt", "checkpoints", "logs"} <= names
+    assert "backup" not in names  # BackupAndRestore removes its state once training ends
+    assert not [n for n in names if n.startswith((".tmp", ".partial"))]
+    saved = json.loads((model_dir / "config.json").read_text())
+    assert saved["settings"]["dim"] == 16 and saved["vocab_size"] == len(vocab) == 36
+    assert os.listdir(model_dir / "checkpoints") == ["latest.weights.h5"]
+    loaded = keras.models.load_model(model_dir / "model.keras")
+    np.testing.assert_array_equal(loaded.word_vectors(), model.word_vectors())
+    for key in ("loss", "words_per_sec", "learning_rate"):
+        assert len(history.history[key]) == 2
+    assert history.history["learning_rate"][-1] < 0.025 * 0.01
+
+
+def test_tensorboard_logs_loss_learning_rate_and_speed(planted, tmp_path):
+    corpus, _ = planted
+    training.train(config_for(corpus, tmp_path / "m", epochs=2))
+    tags = set()
+    for root, _, files in os.walk(tmp_path / "m" / "logs" / "train"):
+        for name in files:
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(root, name)):
+                tags.update(value.tag for value in event.summary.value)
+    assert {"epoch_loss", "epoch_learning_rate", "epoch_words_per_sec",
+            "batch_loss", "batch_words_per_sec"} <= tags
+
+
+def test_vectors_txt_loads_in_gensim(planted, tmp_path):
+    gensim_models = pytest.importorskip("gensim.models")
+    corpus, _ = planted
+    model, vocab, _ = training.train(config_for(corpus, tmp_path / "m", epochs=1))
+    loaded = gensim_models.KeyedVectors.load_word2vec_format(str(tmp_path / "m" / "vectors.txt"))
+    assert loaded.index_to_key == vocab.words
+    np.testing.assert_allclose(loaded.vectors, model.word_vectors(), rtol=1e-5, atol=1e-7)
+
+
+class InterruptAtEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_training_resumes_where_it_stopped(planted, tmp_path):
+    corpus, _ = planted
+    config = config_for(corpus, tmp_path / "m", epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, extra_callbacks=[InterruptAtEpoch(2)])
+    assert os.path.exists(tmp_path / "m" / "backup")
+    assert not os.path.exists(tmp_path / "m" / "model.keras")
+    _, _, history = training.train(config)
+    assert len(history.history["loss"]) == 1  # only the third epoch was left
+    assert os.path.exists(tmp_path / "m" / "model.keras")
+
+
+def test_a_model_dir_of_other_settings_is_refused(planted, tmp_path):
+    corpus, _ = planted
+    training.train(config_for(corpus, tmp_path / "m", epochs=1))
+    with pytest.raises(UsageError, match="other settings"):
+        training.train(config_for(corpus, tmp_path / "m", epochs=1, dim=8))
+
+
+def test_early_stopping_is_usable(planted, tmp_path):
+    corpus, _ = planted
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)
+    _, _, history = training.train(config_for(corpus, tmp_path / "m", epochs=5),
+                                   extra_callbacks=[stop])
+    assert len(history.history["loss"]) == 2
+
+
+def test_default_corpus_offline_says_how_to_pass_a_path(monkeypatch, tmp_path):
+    monkeypatch.setattr(data, "TEXT8_URL", "http://127.0.0.1:9/text8.zip")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(UsageError, match="--corpus="):
+        data.text8_path()
