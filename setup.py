@@ -17,6 +17,7 @@ setup(
         "absl-py>=2.1,<3",
         "tensorboard>=2.20,<3",
         "numpy>=1.26,<3",
+        "scipy>=1.11,<2",
     ],
     extras_require={
         "test": ["pytest>=8,<10", "gensim>=4.3,<5"],

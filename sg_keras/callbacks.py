@@ -1,8 +1,11 @@
 """Keras callbacks used while training."""
 
+import os
 import time
 
 import keras
+
+from sg_keras import evaluation
 
 
 class TrainingSpeed(keras.callbacks.Callback):
@@ -39,3 +42,39 @@ class TrainingSpeed(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             self._add(self._batches, logs)
+
+
+class WordVectorEvaluation(keras.callbacks.Callback):
+    """Evaluates the word vectors at the end of each epoch, adding the figures to the logs.
+
+    Logs ``analogy_<file stem>`` (accuracy) and ``spearman_<file stem>`` for
+    each file, so they appear in the History, the progress bar and (with the
+    TensorBoard callback after this one) TensorBoard. ``words`` (the
+    vocabulary, in model row order) must be set before training starts.
+    """
+
+    def __init__(self, analogy_files=(), similarity_files=(), restrict_vocab=30000, words=None):
+        super().__init__()
+        self.words = words
+        self.analogy_files = list(analogy_files)
+        self.similarity_files = list(similarity_files)
+        self.restrict_vocab = restrict_vocab
+        for path in self.analogy_files:  # fail before training, not after an epoch
+            evaluation.read_analogies(path)
+        for path in self.similarity_files:
+            evaluation.read_word_pairs(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        vectors = evaluation.WordVectors(self.words, self.model.word_vectors())
+        results = evaluation.evaluate(vectors, self.analogy_files, self.similarity_files,
+                                      self.restrict_vocab)
+        if logs is None:
+            return
+        for path, figures in results["analogy"].items():
+            logs[f"analogy_{_stem(path)}"] = figures["accuracy"]
+        for path, figures in results["similarity"].items():
+            logs[f"spearman_{_stem(path)}"] = figures["spearman"]
+
+
+def _stem(path):
+    return os.path.splitext(os.path.basename(path))[0]

@@ -4,10 +4,12 @@ Commands:
   sg-keras train --corpus=PATH[,PATH…] --model_dir=DIR [flags]
   sg-keras similar --model_dir=DIR WORD…
   sg-keras pairs --window=2 "TEXT"
+  sg-keras evaluate (--model_dir=DIR | --vectors=FILE) --analogies=FILE[,…] --similarity=FILE[,…]
 
 A user mistake prints ``error: …`` on one line and exits with status 2.
 """
 
+import json
 import os
 import sys
 
@@ -16,7 +18,7 @@ from absl import app, flags, logging
 from sg_keras.errors import UsageError
 
 FLAGS = flags.FLAGS
-COMMANDS = ("train", "similar", "pairs")
+COMMANDS = ("train", "similar", "pairs", "evaluate")
 
 flags.DEFINE_list("corpus", None, "Corpus files (plain text or .gz), comma-separated; "
                   "default: text8, downloaded once into the Keras cache.")
@@ -42,6 +44,15 @@ flags.DEFINE_string("tokenizer", "unicode", "unicode (NFKC, case folding, punctu
                     "dropped) or whitespace (pre-tokenised corpora such as text8).")
 flags.DEFINE_integer("steps_per_execution", 32, "Training steps per tf.function call.")
 flags.DEFINE_integer("top", 10, "Neighbours shown by `similar`.")
+flags.DEFINE_list("eval_analogies", [], "Analogy files evaluated after each training epoch.")
+flags.DEFINE_list("eval_similarity", [], "Word-pair files evaluated after each training epoch.")
+flags.DEFINE_list("analogies", [], "Analogy files (questions-words or `a b c d` format).")
+flags.DEFINE_list("similarity", [], "Word-pair files (WS-353, SimLex-999, MEN, RW, `w1 w2 score`).")
+flags.DEFINE_string("vectors", None, "A word2vec text or binary file to evaluate.")
+flags.DEFINE_integer("restrict_vocab", 30000, "Analogies consider only this many most "
+                     "frequent words (word2vec.c's and gensim's 30000).")
+flags.DEFINE_enum("method", "3cosadd", ["3cosadd", "3cosmul"], "Analogy scoring.")
+flags.DEFINE_boolean("json", False, "`evaluate`: print one JSON object instead of tables.")
 
 
 def _train(args):
@@ -58,7 +69,9 @@ def _train(args):
         min_count=FLAGS.min_count, max_vocab_size=FLAGS.max_vocab_size, epochs=FLAGS.epochs,
         batch_size=FLAGS.batch_size, loss=FLAGS.loss, learning_rate=FLAGS.learning_rate,
         seed=FLAGS.seed, tokenizer=FLAGS.tokenizer,
-        steps_per_execution=FLAGS.steps_per_execution)
+        steps_per_execution=FLAGS.steps_per_execution,
+        eval_analogies=FLAGS.eval_analogies, eval_similarity=FLAGS.eval_similarity,
+        restrict_vocab=FLAGS.restrict_vocab)
     config.validate()
     training.train(config)
     print(f"model written to {config.model_dir}")
@@ -127,6 +140,31 @@ def _import_tensorflow_quietly():
         os.close(devnull)
 
 
+def _evaluate(args):
+    from sg_keras import evaluation, training, vectors
+
+    if args:
+        raise UsageError(f"evaluate takes no positional arguments, got {' '.join(args)}")
+    if bool(FLAGS.model_dir) == bool(FLAGS.vectors):
+        raise UsageError("give exactly one of --model_dir and --vectors")
+    if not FLAGS.analogies and not FLAGS.similarity:
+        raise UsageError("nothing to evaluate: give --analogies and/or --similarity")
+    if FLAGS.restrict_vocab < 1:
+        raise UsageError(f"--restrict_vocab must be at least 1, got {FLAGS.restrict_vocab}")
+    if FLAGS.model_dir:
+        model, vocab, _ = training.load_trained(FLAGS.model_dir)
+        words, matrix = vocab.words, model.word_vectors()
+    else:
+        words, matrix = vectors.load_word2vec(FLAGS.vectors)
+    results = evaluation.evaluate(evaluation.WordVectors(words, matrix), FLAGS.analogies,
+                                  FLAGS.similarity, FLAGS.restrict_vocab, FLAGS.method)
+    if FLAGS.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(evaluation.format_results(results, FLAGS.method, FLAGS.restrict_vocab))
+    return 0
+
+
 def main(argv):
     if len(argv) < 2 or argv[1] not in COMMANDS:
         given = f" {argv[1]!r}" if len(argv) > 1 else ""
@@ -140,6 +178,8 @@ def main(argv):
             return _train(args)
         if command == "similar":
             return _similar(args)
+        if command == "evaluate":
+            return _evaluate(args)
         return _pairs(args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)

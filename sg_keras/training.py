@@ -15,7 +15,7 @@ import keras
 from absl import logging
 
 from sg_keras import pairs, text, vectors
-from sg_keras.callbacks import TrainingSpeed
+from sg_keras.callbacks import TrainingSpeed, WordVectorEvaluation
 from sg_keras.errors import UsageError
 from sg_keras.io_utils import atomic_write_text
 from sg_keras.model import LOSSES, LinearDecay, SkipGram
@@ -47,12 +47,15 @@ class TrainConfig:
     seed: int = 1
     tokenizer: str = "unicode"
     steps_per_execution: int = 32
+    eval_analogies: list = dataclasses.field(default_factory=list)
+    eval_similarity: list = dataclasses.field(default_factory=list)
+    restrict_vocab: int = 30000
 
     def validate(self):
         """Raises UsageError naming the first nonsensical setting."""
         at_least = {"dim": 1, "window": 1, "negative": 0, "num_sampled": 1, "min_count": 1,
                     "max_vocab_size": 0, "epochs": 1, "batch_size": 1,
-                    "steps_per_execution": 1}
+                    "steps_per_execution": 1, "restrict_vocab": 1}
         for name, minimum in at_least.items():
             if getattr(self, name) < minimum:
                 raise UsageError(f"--{name} must be at least {minimum}, got {getattr(self, name)}")
@@ -69,7 +72,8 @@ class TrainConfig:
     def settings(self):
         """The settings that shape the model (all but where data comes from and goes)."""
         return {k: v for k, v in dataclasses.asdict(self).items()
-                if k not in ("corpus", "model_dir")}
+                if k not in ("corpus", "model_dir", "eval_analogies", "eval_similarity",
+                             "restrict_vocab")}
 
 
 def _write_json(path, content):
@@ -117,9 +121,15 @@ def train(config, extra_callbacks=()):
     config.validate()
     text.check_corpus_files(config.corpus)
     _check_resumable(config)
+    evaluations = []
+    if config.eval_analogies or config.eval_similarity:  # a bad file fails before training
+        evaluations.append(WordVectorEvaluation(config.eval_analogies, config.eval_similarity,
+                                                config.restrict_vocab))
     keras.utils.set_random_seed(config.seed)
 
     corpus, vocab, counts = prepare_vocabulary(config)
+    for callback in evaluations:
+        callback.words = vocab.words
     generator = pairs.PairGenerator(vocab, config.window, config.sample,
                                     config.shrink_window, config.tokenizer)
     expected_pairs = pairs.expected_pairs(vocab.counts, config.sample, config.window,
@@ -144,6 +154,7 @@ def train(config, extra_callbacks=()):
     callbacks = [
         keras.callbacks.BackupAndRestore(os.path.join(config.model_dir, "backup")),
         TrainingSpeed(config.batch_size, expected_pairs / counts.tokens),
+        *evaluations,
         keras.callbacks.ModelCheckpoint(
             os.path.join(checkpoints, "latest.weights.h5"), save_weights_only=True),
         # Batch-level callbacks run once per execution (steps_per_execution

@@ -4,6 +4,7 @@ import io
 
 import numpy as np
 
+from sg_keras.errors import UsageError
 from sg_keras.io_utils import atomic_write_text
 
 
@@ -30,3 +31,66 @@ def nearest(unit_matrix, word_id, k=10):
     best = np.argpartition(-scores, k - 1)[:k]
     best = best[np.argsort(-scores[best], kind="stable")]
     return best, scores[best]
+
+
+def load_word2vec(path):
+    """(words, [V, d] float32 matrix) from a word2vec text or binary file (auto-detected)."""
+    try:
+        with open(path, "rb") as f:
+            header = f.readline()
+            try:
+                count, dim = (int(x) for x in header.split())
+                if count < 1 or dim < 1:
+                    raise ValueError
+            except ValueError:
+                raise UsageError(f"{path}:1: expected a header 'COUNT DIM', "
+                                 f"found {header[:60]!r}") from None
+            body = f.read()
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from None
+    if _is_binary(body, dim):
+        return _parse_binary(path, body, count, dim)
+    return _parse_text(path, body, count, dim)
+
+
+def _is_binary(body, dim):
+    """Text files start with a row of a word and dim numbers; anything else is binary."""
+    first = body.split(b"\n", 1)[0].rstrip().split(b" ")
+    try:
+        return len(first) != dim + 1 or not all(np.isfinite([float(x) for x in first[1:]]))
+    except ValueError:
+        return True
+
+
+def _parse_binary(path, body, count, dim):
+    words, matrix = [], np.empty((count, dim), np.float32)
+    position = 0
+    for i in range(count):
+        while body[position:position + 1] in (b"\n", b" "):
+            position += 1
+        space = body.find(b" ", position)
+        end = space + 1 + 4 * dim
+        if space < 0 or end > len(body):
+            raise UsageError(f"{path}: truncated binary data at word {i + 1} of {count}")
+        words.append(body[position:space].decode("utf-8", errors="replace"))
+        matrix[i] = np.frombuffer(body, "<f4", dim, space + 1)
+        position = end
+    return words, matrix
+
+
+def _parse_text(path, body, count, dim):
+    lines = body.decode("utf-8", errors="replace").splitlines()
+    if len(lines) < count:
+        raise UsageError(f"{path}: header says {count} words, the file has {len(lines)}")
+    words, matrix = [], np.empty((count, dim), np.float32)
+    for i, line in enumerate(lines[:count]):
+        parts = line.rstrip().split(" ")
+        if len(parts) != dim + 1:
+            raise UsageError(f"{path}:{i + 2}: expected a word and {dim} numbers, "
+                             f"found {len(parts)} fields")
+        try:
+            matrix[i] = np.array(parts[1:], np.float32)
+        except ValueError:
+            raise UsageError(f"{path}:{i + 2}: a vector value is not a number") from None
+        words.append(parts[0])
+    return words, matrix

@@ -1,5 +1,6 @@
 """The sg-keras command as a user runs it: a separate process, exit codes, stdout/stderr."""
 
+import json
 import os
 import subprocess
 import sys
@@ -137,3 +138,53 @@ def test_invalid_utf8_is_replaced_counted_and_reported(tmp_path):
 ])
 def test_other_commands_reject_bad_input(tmp_path, args, message):
     assert_usage_error(sg_keras(*args, cwd=tmp_path), message)
+
+
+@pytest.fixture
+def evaluation_files(tmp_path):
+    (tmp_path / "v.txt").write_text("4 2\nking 1 0\nqueen 1 1\nman 0 0.1\nwoman 0 1.1\n")
+    (tmp_path / "q.txt").write_text(": family\nman woman king queen\nman king woman queen\n"
+                                    "man boy king prince\n")
+    (tmp_path / "pairs.csv").write_text("Word 1,Word 2,Human (mean)\nking,queen,8\nman,woman,7\n"
+                                        "king,man,3\nqueen,boy,2\n")
+    return tmp_path
+
+
+def test_evaluate_prints_tables_and_json(evaluation_files):
+    result = sg_keras("evaluate", "--vectors=v.txt", "--analogies=q.txt",
+                      "--similarity=pairs.csv", cwd=evaluation_files)
+    assert result.returncode == 0, result.stderr
+    assert "family" in result.stdout and "coverage: 66.7% of questions seen" in result.stdout
+    result = sg_keras("evaluate", "--vectors=v.txt", "--analogies=q.txt",
+                      "--similarity=pairs.csv", "--json", cwd=evaluation_files)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["analogy"]["q.txt"]["seen"] == 2 and figures["analogy"]["q.txt"]["total"] == 3
+    assert figures["analogy"]["q.txt"]["correct"] == 2
+    assert figures["analogy"]["q.txt"]["accuracy"] == 1.0
+    assert figures["similarity"]["pairs.csv"]["pairs"] == 3
+    assert figures["similarity"]["pairs.csv"]["oov"] == 1
+
+
+def test_evaluate_a_model_dir(trained, evaluation_files):
+    model_dir, _ = trained
+    (evaluation_files / "topics.txt").write_text("cat0 cat1 sea0 sea1\n")
+    result = sg_keras("evaluate", f"--model_dir={model_dir}", "--analogies=topics.txt", "--json",
+                      cwd=evaluation_files)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["analogy"]["topics.txt"]["seen"] == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--vectors=v.txt", "--analogies=broken.txt"], "broken.txt:2: expected 4 words, found 2"),
+    (["--vectors=v.txt", "--similarity=broken.csv"], "broken.csv:3: score 'x' is not a number"),
+    (["--vectors=v.txt", "--similarity=none.txt"], "cannot read none.txt"),
+    (["--vectors=bad_vectors.txt", "--analogies=q.txt"], "bad_vectors.txt:1: expected a header"),
+    (["--analogies=q.txt"], "give exactly one of --model_dir and --vectors"),
+    (["--vectors=v.txt"], "nothing to evaluate"),
+])
+def test_evaluate_rejects_bad_input(evaluation_files, args, message):
+    (evaluation_files / "broken.txt").write_text(": s\na b\n")
+    (evaluation_files / "broken.csv").write_text("w1,w2,score\na,b,1\nc,d,x\n")
+    (evaluation_files / "bad_vectors.txt").write_text("king 1 0\n")
+    assert_usage_error(sg_keras("evaluate", *args, cwd=evaluation_files), message)

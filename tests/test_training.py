@@ -120,3 +120,33 @@ def test_default_corpus_offline_says_how_to_pass_a_path(monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     with pytest.raises(UsageError, match="--corpus="):
         data.text8_path()
+
+
+def test_evaluation_figures_reach_history_and_tensorboard(planted, tmp_path):
+    corpus, _ = planted
+    analogies = tmp_path / "topics-analogies.txt"
+    analogies.write_text(": topics\ncat0 cat1 sea0 sea1\ncar2 car3 sky2 sky3\n")
+    pairs = tmp_path / "topic-pairs.txt"
+    pairs.write_text("cat0\tcat1\t9\ncat0\tsea1\t1\ncar0\tcar5\t8\nsky1\tcar1\t2\ncat2\tzebra\t5\n")
+    _, _, history = training.train(config_for(corpus, tmp_path / "m", epochs=2,
+                                              eval_analogies=[str(analogies)],
+                                              eval_similarity=[str(pairs)]))
+    accuracy = history.history["analogy_topics-analogies"]
+    spearman = history.history["spearman_topic-pairs"]
+    assert len(accuracy) == len(spearman) == 2
+    assert all(0 <= a <= 1 for a in accuracy) and spearman[-1] > 0.5
+    tags = set()
+    for root, _, files in os.walk(tmp_path / "m" / "logs" / "train"):
+        for name in files:
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(root, name)):
+                tags.update(value.tag for value in event.summary.value)
+    assert {"epoch_analogy_topics-analogies", "epoch_spearman_topic-pairs"} <= tags
+
+
+def test_a_bad_evaluation_file_fails_before_training(planted, tmp_path):
+    corpus, _ = planted
+    bad = tmp_path / "bad.txt"
+    bad.write_text("a b c\n")
+    with pytest.raises(UsageError, match="bad.txt:1: expected 4 words"):
+        training.train(config_for(corpus, tmp_path / "m", eval_analogies=[str(bad)]))
+    assert not (tmp_path / "m").exists()

@@ -1,0 +1,163 @@
+"""Benchmark: sg-keras train, gensim and the TF tutorial approach on one corpus, in one run.
+
+    .venv/bin/python -m benchmarks.run [--corpus=PATH] [--epochs=1] [--systems=sg_keras,gensim,tutorial]
+
+Each system runs as its own process with the same settings; the harness
+measures wall time and peak RSS of that process (os.wait4), counts raw words/s
+as corpus words x epochs / wall time (whole process: start to vectors
+written), evaluates the written vectors (analogy@30k, WS-353, SimLex-999) and
+appends a Markdown section with the exact command to benchmarks/RESULTS.md.
+"""
+
+import datetime
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+
+from sg_keras import evaluation, vectors
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("corpus", os.path.join(DATA, "wiki10.text8.txt.gz"), "Corpus (text8-style).")
+flags.DEFINE_list("systems", ["sg_keras", "gensim", "tutorial"], "Systems to run.")
+flags.DEFINE_integer("epochs", 1, "Passes over the corpus.")
+flags.DEFINE_integer("dim", 100, "Vector size.")
+flags.DEFINE_integer("window", 5, "Window.")
+flags.DEFINE_integer("negative", 5, "Negative samples.")
+flags.DEFINE_float("sample", 1e-4, "Subsampling threshold.")
+flags.DEFINE_integer("min_count", 5, "Minimum count.")
+flags.DEFINE_integer("workers", 2, "gensim worker threads.")
+flags.DEFINE_integer("tutorial_words", 100_000, "Corpus slice for the TF tutorial approach.")
+flags.DEFINE_list("sg_keras_flags", [], "Extra flags for sg-keras train, e.g. --batch_size=8192.")
+flags.DEFINE_string("analogies", os.path.join(DATA, "questions-words.txt"), "Analogy file.")
+flags.DEFINE_list("similarity", [os.path.join(DATA, "wordsim353", "combined.csv"),
+                                 os.path.join(DATA, "SimLex-999", "SimLex-999.txt")],
+                  "Word-pair files: WS-353, SimLex-999.")
+flags.DEFINE_string("results", os.path.join(REPO, "benchmarks", "RESULTS.md"), "Results file.")
+flags.DEFINE_string("label", "", "A note for this run's section heading.")
+
+
+def measure(command):
+    """Runs command; returns (wall seconds, peak RSS in MiB, exit status)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    return time.perf_counter() - started, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+
+
+def count_words(path):
+    import gzip
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        return sum(len(line.split()) for line in f)
+
+
+def commands(workdir):
+    """(name, command, vectors file, raw words trained) per system."""
+    settings = dict(dim=FLAGS.dim, window=FLAGS.window, negative=FLAGS.negative,
+                    sample=FLAGS.sample, min_count=FLAGS.min_count, epochs=FLAGS.epochs)
+    python = sys.executable
+    sg_keras = os.path.join(os.path.dirname(python), "sg-keras")
+    corpus_words = count_words(FLAGS.corpus)
+    runs = {
+        "sg_keras": ([sg_keras, "train", f"--corpus={FLAGS.corpus}",
+                      f"--model_dir={workdir}/sg_keras", "--tokenizer=whitespace",
+                      *[f"--{k}={v}" for k, v in settings.items()], *FLAGS.sg_keras_flags],
+                     f"{workdir}/sg_keras/vectors.txt", corpus_words),
+        "gensim": ([python, os.path.join(REPO, "benchmarks", "gensim_word2vec.py"), FLAGS.corpus,
+                    f"{workdir}/gensim.txt", *map(str, settings.values()), str(FLAGS.workers)],
+                   f"{workdir}/gensim.txt", corpus_words),
+        "tutorial": ([python, os.path.join(REPO, "benchmarks", "tf_tutorial_word2vec.py"),
+                      FLAGS.corpus, f"{workdir}/tutorial.txt", str(FLAGS.tutorial_words),
+                      str(FLAGS.dim), str(FLAGS.window), str(FLAGS.negative),
+                      str(FLAGS.min_count), str(FLAGS.epochs)],
+                     f"{workdir}/tutorial.txt", min(FLAGS.tutorial_words, corpus_words)),
+    }
+    return [(name, *runs[name]) for name in FLAGS.systems]
+
+
+def quality(path):
+    words, matrix = vectors.load_word2vec(path)
+    results = evaluation.evaluate(evaluation.WordVectors(words, matrix), [FLAGS.analogies],
+                                  FLAGS.similarity)
+    analogy = results["analogy"][FLAGS.analogies]
+    spearman = [results["similarity"][p]["spearman"] for p in FLAGS.similarity]
+    return analogy, spearman
+
+
+def machine():
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
+    with open("/proc/meminfo", encoding="utf-8") as f:
+        memory = int(f.readline().split()[1]) / 1024 / 1024
+    import gensim
+    import tensorflow as tf
+    return (f"{os.cpu_count()} cores ({model}), {memory:.0f} GiB, Python {platform.python_version()}, "
+            f"TensorFlow {tf.__version__}, gensim {gensim.__version__}")
+
+
+def main(argv):
+    del argv
+    unknown = set(FLAGS.systems) - {"sg_keras", "gensim", "tutorial"}
+    if unknown or not os.path.exists(FLAGS.corpus):
+        sys.exit(f"error: unknown systems {sorted(unknown)} or missing corpus {FLAGS.corpus}")
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        baseline = measure([sys.executable, "-c", "import tensorflow as tf, tensorflow_text; "
+                            "tf.constant(1) + 1"])
+        for name, command, vectors_file, words in commands(workdir):
+            print(f"running {name}: {shlex.join(command)}", flush=True)
+            wall, rss, status = measure(command)
+            if status != 0:
+                sys.exit(f"error: {name} failed with exit status {status}")
+            analogy, spearman = quality(vectors_file)
+            rows.append((name, words, wall, rss, analogy, spearman))
+            print(f"  {wall:.1f}s, {words / wall:,.0f} words/s, {rss:,.0f} MiB, "
+                  f"analogy {100 * analogy['accuracy']:.2f}%", flush=True)
+    section = report(rows, baseline)
+    print(section)
+    with open(FLAGS.results, "a", encoding="utf-8") as f:
+        f.write(section)
+
+
+def report(rows, baseline):
+    names = {"sg_keras": "sg-keras train", "gensim": f"gensim Word2Vec(sg=1, workers={FLAGS.workers})",
+             "tutorial": f"TF tutorial approach ({FLAGS.tutorial_words:,}-word slice)"}
+    peer = {name: words / wall for name, words, wall, *_ in rows}.get("gensim")
+    lines = [
+        f"\n## {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+        + (f" — {FLAGS.label}" if FLAGS.label else ""),
+        "",
+        f"- Command: `python -m benchmarks.run {shlex.join(sys.argv[1:])}`".rstrip(),
+        f"- Corpus: `{os.path.relpath(FLAGS.corpus, REPO)}`; settings: dim {FLAGS.dim}, window "
+        f"{FLAGS.window}, negative {FLAGS.negative}, sample {FLAGS.sample:g}, min_count "
+        f"{FLAGS.min_count}, epochs {FLAGS.epochs}"
+        + (f"; sg-keras flags {' '.join(FLAGS.sg_keras_flags)}" if FLAGS.sg_keras_flags else ""),
+        f"- Machine: {machine()}",
+        f"- TensorFlow runtime baseline (import tensorflow + tensorflow_text, one op): "
+        f"peak RSS {baseline[1]:,.0f} MiB",
+        "",
+        "| system | words | wall s | raw words/s | vs gensim | peak RSS MiB | analogy@30k (seen) "
+        "| WS-353 ρ | SimLex-999 ρ |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, words, wall, rss, analogy, spearman in rows:
+        speed = words / wall
+        ratio = f"{speed / peer:.2f}×" if peer else "–"
+        lines.append(
+            f"| {names[name]} | {words:,} | {wall:.1f} | {speed:,.0f} | {ratio} | {rss:,.0f} | "
+            f"{100 * analogy['accuracy']:.2f}% ({analogy['seen']:,}) | {spearman[0]:.3f} | "
+            f"{spearman[1]:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    app.run(main)

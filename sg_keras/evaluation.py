@@ -1,0 +1,257 @@
+"""Evaluation of word vectors: word analogies and word-pair similarity.
+
+Semantics follow gensim's ``KeyedVectors.evaluate_word_analogies`` and
+``evaluate_word_pairs`` (and word2vec.c's compute-accuracy): only the
+``restrict_vocab`` most frequent words count, matching is case-insensitive
+(the most frequent case variant of a word stands for it), the three question
+words are excluded from the answers, and questions or pairs with unknown words
+are skipped and counted. Analogies are answered in batches of matrix products.
+"""
+
+import csv
+import dataclasses
+import os
+import re
+
+import numpy as np
+import scipy.stats
+
+from sg_keras.errors import UsageError
+from sg_keras.vectors import unit_rows
+
+METHODS = ("3cosadd", "3cosmul")
+_BATCH = 512  # questions per matrix product
+_COSMUL_EPSILON = 1e-3
+
+
+@dataclasses.dataclass
+class AnalogySection:
+    name: str
+    correct: int = 0
+    seen: int = 0
+    total: int = 0
+
+    @property
+    def accuracy(self):
+        return self.correct / self.seen if self.seen else 0.0
+
+    def as_dict(self):
+        return {"accuracy": self.accuracy, "correct": self.correct, "seen": self.seen,
+                "total": self.total}
+
+
+@dataclasses.dataclass
+class AnalogyResult:
+    """Per-section, semantic, syntactic and overall figures of one analogy file."""
+
+    sections: list
+
+    def _sum(self, name, sections):
+        return AnalogySection(name, sum(s.correct for s in sections),
+                              sum(s.seen for s in sections), sum(s.total for s in sections))
+
+    @property
+    def overall(self):
+        return self._sum("overall", self.sections)
+
+    @property
+    def semantic(self):
+        return self._sum("semantic", [s for s in self.sections if not _is_syntactic(s.name)])
+
+    @property
+    def syntactic(self):
+        return self._sum("syntactic", [s for s in self.sections if _is_syntactic(s.name)])
+
+    def as_dict(self):
+        overall = self.overall
+        return {**overall.as_dict(), "coverage": overall.seen / overall.total if overall.total else 0.0,
+                "semantic": self.semantic.as_dict(), "syntactic": self.syntactic.as_dict(),
+                "sections": {s.name: s.as_dict() for s in self.sections}}
+
+
+@dataclasses.dataclass
+class SimilarityResult:
+    spearman: float
+    pearson: float
+    pairs: int
+    oov: int
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+def _is_syntactic(section):
+    """questions-words.txt names its syntactic sections gram1-… to gram9-…."""
+    return section.startswith("gram")
+
+
+def read_analogies(path):
+    """[(section, [(a, b, c, d), …]), …] from questions-words or MSR (``a b c d``) format."""
+    sections = []
+    with _open_text(path) as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith(":"):
+                sections.append((line[1:].strip(), []))
+                continue
+            words = line.split()
+            if len(words) != 4:
+                raise UsageError(f"{path}:{number}: expected 4 words, found {len(words)}")
+            if not sections:
+                sections.append((os.path.basename(path), []))
+            sections[-1][1].append(tuple(words))
+    if not any(questions for _, questions in sections):
+        raise UsageError(f"{path}: no analogy questions")
+    return sections
+
+
+_SCORE_HEADER = re.compile(r"simlex|mean|score|sim|human|rating", re.IGNORECASE)
+
+
+def read_word_pairs(path):
+    """[(w1, w2, score), …] from WS-353 CSV, SimLex-999 TSV, MEN, RW or ``w1 w2 score`` files."""
+    with _open_text(path) as f:
+        lines = [(n, line.strip()) for n, line in enumerate(f, 1)]
+    lines = [(n, line) for n, line in lines if line and not line.startswith("#")]
+    if not lines:
+        raise UsageError(f"{path}: no word pairs")
+
+    def fields(line):
+        if path.endswith(".csv"):
+            return next(csv.reader([line]))
+        return line.split("\t") if "\t" in line else line.split()
+
+    first = fields(lines[0][1])
+    column = 2
+    if len(first) >= 3 and not _is_number(first[2]) or len(first) > 3 and not _is_number(first[3]):
+        named = [i for i, name in enumerate(first) if i >= 2 and _SCORE_HEADER.search(name)]
+        column = named[0] if named else 2
+        lines = lines[1:]
+    pairs = []
+    for number, line in lines:
+        row = fields(line)
+        if len(row) <= column:
+            raise UsageError(f"{path}:{number}: expected at least {column + 1} columns, "
+                             f"found {len(row)}")
+        if not _is_number(row[column]):
+            raise UsageError(f"{path}:{number}: score {row[column]!r} is not a number")
+        pairs.append((row[0].strip(), row[1].strip(), float(row[column])))
+    if not pairs:
+        raise UsageError(f"{path}: no word pairs")
+    return pairs
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _open_text(path):
+    try:
+        return open(path, encoding="utf-8", errors="replace", newline=None)
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from None
+
+
+class WordVectors:
+    """Word vectors ordered by descending frequency, for evaluation.
+
+    Args:
+      words: the words, most frequent first (word2vec files are in this order).
+      matrix: [V, d] vectors, row i for words[i].
+    """
+
+    def __init__(self, words, matrix):
+        self.words = list(words)
+        self.unit = unit_rows(np.asarray(matrix, np.float32))
+
+    def _restricted(self, restrict_vocab):
+        """Case-folded word → id among the first restrict_vocab words (most frequent variant)."""
+        limit = min(restrict_vocab or len(self.words), len(self.words))
+        folded = {}
+        for i, word in enumerate(self.words[:limit]):
+            folded.setdefault(word.upper(), i)
+        return limit, folded
+
+    def analogies(self, path, restrict_vocab=30000, method="3cosadd"):
+        """Accuracy on an analogy file: d ≈ b - a + c (3CosAdd) or 3CosMul."""
+        if method not in METHODS:
+            raise UsageError(f"unknown analogy method {method!r}: choose {', '.join(METHODS)}")
+        limit, folded = self._restricted(restrict_vocab)
+        unit = self.unit[:limit]
+        # Words whose case-folded form is the same share one id for exclusion.
+        fold_ids = np.array([folded[w.upper()] for w in self.words[:limit]])
+        sections = []
+        for name, questions in read_analogies(path):
+            section = AnalogySection(name, total=len(questions))
+            known = [[folded[w.upper()] for w in q] for q in questions
+                     if all(w.upper() in folded for w in q)]
+            section.seen = len(known)
+            for start in range(0, len(known), _BATCH):
+                batch = np.array(known[start:start + _BATCH])
+                guesses = self._answer(unit, fold_ids, batch[:, :3], method)
+                section.correct += int(np.sum(fold_ids[guesses] == batch[:, 3]))
+            sections.append(section)
+        return AnalogyResult(sections)
+
+    @staticmethod
+    def _answer(unit, fold_ids, abc, method):
+        a, b, c = (unit[abc[:, i]] @ unit.T for i in range(3))
+        if method == "3cosadd":
+            scores = b - a + c
+        else:
+            a, b, c = ((x + 1) / 2 for x in (a, b, c))
+            scores = b * c / (a + _COSMUL_EPSILON)
+        for i in range(3):
+            scores[fold_ids[None, :] == abc[:, i:i + 1]] = -np.inf
+        return np.argmax(scores, axis=1)
+
+    def similarity(self, path, restrict_vocab=300000):
+        """Spearman and Pearson correlation of cosine similarity with human scores."""
+        _, folded = self._restricted(restrict_vocab)
+        model, human, oov = [], [], 0
+        for first, second, score in read_word_pairs(path):
+            if first.upper() not in folded or second.upper() not in folded:
+                oov += 1
+                continue
+            model.append(float(self.unit[folded[first.upper()]] @ self.unit[folded[second.upper()]]))
+            human.append(score)
+        if len(model) < 2:
+            return SimilarityResult(float("nan"), float("nan"), len(model), oov)
+        return SimilarityResult(float(scipy.stats.spearmanr(human, model)[0]),
+                                float(scipy.stats.pearsonr(human, model)[0]), len(model), oov)
+
+
+def evaluate(vectors, analogy_files=(), similarity_files=(), restrict_vocab=30000,
+             method="3cosadd"):
+    """{"analogy": {file: {...}}, "similarity": {file: {...}}} for the given files."""
+    return {
+        "analogy": {path: vectors.analogies(path, restrict_vocab, method).as_dict()
+                    for path in analogy_files},
+        "similarity": {path: vectors.similarity(path).as_dict() for path in similarity_files},
+    }
+
+
+def format_results(results, method="3cosadd", restrict_vocab=30000):
+    """The results of :func:`evaluate` as readable tables."""
+    lines = []
+    for path, figures in results["analogy"].items():
+        lines.append(f"analogies: {path} ({method}, {restrict_vocab} most frequent words)")
+        lines.append(f"  {'section':<30} {'correct':>8} {'seen':>7} {'total':>7} {'accuracy':>9}")
+        rows = [*figures["sections"].items(), ("semantic", figures["semantic"]),
+                ("syntactic", figures["syntactic"]), ("overall", figures)]
+        for name, row in rows:
+            lines.append(f"  {name:<30} {row['correct']:>8} {row['seen']:>7} {row['total']:>7} "
+                         f"{100 * row['accuracy']:>8.2f}%")
+        lines.append(f"  coverage: {100 * figures['coverage']:.1f}% of questions seen")
+    if results["similarity"]:
+        lines.append(f"similarity: {'file':<50} {'spearman':>9} {'pearson':>8} {'pairs':>6} {'oov':>5}")
+        for path, row in results["similarity"].items():
+            lines.append(f"  {path:<60} {row['spearman']:>9.4f} {row['pearson']:>8.4f} "
+                         f"{row['pairs']:>6} {row['oov']:>5}")
+    return "\n".join(lines)
