@@ -61,12 +61,12 @@ def count_words(path):
 
 
 def commands(workdir):
-    """(name, command, vectors file, raw words trained) per system."""
+    """(name, command, vectors file, raw words trained: corpus words x epochs) per system."""
     settings = dict(dim=FLAGS.dim, window=FLAGS.window, negative=FLAGS.negative,
                     sample=FLAGS.sample, min_count=FLAGS.min_count, epochs=FLAGS.epochs)
     python = sys.executable
     sg_keras = os.path.join(os.path.dirname(python), "sg-keras")
-    corpus_words = count_words(FLAGS.corpus)
+    corpus_words = count_words(FLAGS.corpus) * FLAGS.epochs
     runs = {
         "sg_keras": ([sg_keras, "train", f"--corpus={FLAGS.corpus}",
                       f"--model_dir={workdir}/sg_keras", "--tokenizer=whitespace",
@@ -79,7 +79,8 @@ def commands(workdir):
                       FLAGS.corpus, f"{workdir}/tutorial.txt", str(FLAGS.tutorial_words),
                       str(FLAGS.dim), str(FLAGS.window), str(FLAGS.negative),
                       str(FLAGS.min_count), str(FLAGS.epochs)],
-                     f"{workdir}/tutorial.txt", min(FLAGS.tutorial_words, corpus_words)),
+                     f"{workdir}/tutorial.txt",
+                     min(FLAGS.tutorial_words * FLAGS.epochs, corpus_words)),
     }
     return [(name, *runs[name]) for name in FLAGS.systems]
 
@@ -145,7 +146,7 @@ def report(rows, baseline):
         f"- TensorFlow runtime baseline (import tensorflow + tensorflow_text, one op): "
         f"peak RSS {baseline[1]:,.0f} MiB",
         "",
-        "| system | words | wall s | raw words/s | vs gensim | peak RSS MiB | analogy@30k (seen) "
+        "| system | words trained | wall s | raw words/s | vs gensim | peak RSS MiB | analogy@30k (seen) "
         "| WS-353 ρ | SimLex-999 ρ |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]

@@ -201,14 +201,21 @@ class WordVectors:
 
     @staticmethod
     def _answer(unit, fold_ids, abc, method):
-        a, b, c = (unit[abc[:, i]] @ unit.T for i in range(3))
         if method == "3cosadd":
-            scores = b - a + c
+            scores = (unit[abc[:, 1]] - unit[abc[:, 0]] + unit[abc[:, 2]]) @ unit.T
         else:
-            a, b, c = ((x + 1) / 2 for x in (a, b, c))
+            a, b, c = ((unit[abc[:, i]] @ unit.T + 1) / 2 for i in range(3))
             scores = b * c / (a + _COSMUL_EPSILON)
+        rows = np.arange(len(abc))
         for i in range(3):
-            scores[fold_ids[None, :] == abc[:, i:i + 1]] = -np.inf
+            scores[rows, abc[:, i]] = -np.inf
+        # Other case variants of a question word (e.g. "Paris" beside "paris") are excluded too.
+        variants = np.flatnonzero(fold_ids != np.arange(len(fold_ids)))
+        if len(variants):
+            folds = fold_ids[variants][None, :]
+            hits = (folds == abc[:, 0:1]) | (folds == abc[:, 1:2]) | (folds == abc[:, 2:3])
+            row_index, column = np.nonzero(hits)
+            scores[row_index, variants[column]] = -np.inf
         return np.argmax(scores, axis=1)
 
     def similarity(self, path, restrict_vocab=300000):

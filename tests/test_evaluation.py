@@ -148,3 +148,13 @@ def test_malformed_vector_files(tmp_path, content, message):
     (tmp_path / "v").write_bytes(content)
     with pytest.raises(UsageError, match=message):
         vectors.load_word2vec(str(tmp_path / "v"))
+
+
+def test_msr_format_without_sections_is_one_section(tmp_path):
+    (tmp_path / "msr.txt").write_text("king queen man woman\nKing Queen Man Woman\nx y z w\n")
+    words = ["king", "queen", "man", "woman", "Man"]
+    matrix = np.array([[1, 0], [1, 1], [0, 0.1], [0, 1.1], [5, 5]], np.float32)
+    result = evaluation.WordVectors(words, matrix).analogies(str(tmp_path / "msr.txt"))
+    assert [s.name for s in result.sections] == ["msr.txt"]
+    # Case-insensitive: the second question is the first one; the third is out of vocabulary.
+    assert (result.overall.correct, result.overall.seen, result.overall.total) == (2, 2, 3)

@@ -108,3 +108,28 @@ def test_train_step_lowers_the_loss_of_a_repeated_batch(loss):
     for _ in range(30):
         last = model.train_on_batch(centre, context, return_dict=True)["loss"]
     assert last < first
+
+
+def test_hand_derived_negative_sampling_gradients_match_autodiff():
+    model = make_model("negative")
+    rng = np.random.default_rng(5)
+    model.embedding.embeddings.assign(rng.normal(size=(10, 8)))
+    model.context_softmax.kernel.assign(rng.normal(size=(10, 8)))
+    noise = tf.constant([0, 1, 1, 7], tf.int64)
+    model._noise = lambda count: noise  # the same draw for both computations
+    centre, context = tf.constant([2, 3, 2, 9]), tf.constant([1, 4, 5, 7])
+    losses, gradients = model.negative_sampling(centre, context)
+    variables = [model.embedding.embeddings, model.context_softmax.kernel]
+    with tf.GradientTape() as tape:
+        hidden = tf.gather(variables[0].value, tf.cast(centre, tf.int64))
+        output = variables[1].value
+        positive = tf.reduce_sum(hidden * tf.gather(output, tf.cast(context, tf.int64)), 1)
+        noise_logits = tf.matmul(hidden, tf.gather(output, noise), transpose_b=True)
+        hit = tf.cast(noise[None, :] == tf.cast(context, tf.int64)[:, None], tf.float32)
+        expected = -tf.math.log_sigmoid(positive) - 5 / 4 * tf.reduce_sum(
+            tf.math.log_sigmoid(-noise_logits) * (1 - hit), axis=1)
+        total = tf.reduce_sum(expected)
+    np.testing.assert_allclose(losses.numpy(), expected.numpy(), rtol=1e-5)
+    for ours, theirs in zip(gradients, tape.gradient(total, variables)):
+        np.testing.assert_allclose(tf.convert_to_tensor(ours).numpy(),
+                                   tf.convert_to_tensor(theirs).numpy(), rtol=1e-4, atol=1e-6)
