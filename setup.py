@@ -16,12 +16,18 @@ setup(
         "keras>=3.12,<4",
         "absl-py>=2.1,<3",
         "tensorboard>=2.20,<3",
+        "tensorflow-serving-api>=2.21,<2.22",  # PredictionLog protos (export warmup)
         "numpy>=1.26,<3",
         "scipy>=1.11,<2",
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "gensim>=4.3,<5"],
+        # websockets: the TensorBoard browser test speaks the DevTools protocol to chromium;
+        # pillow: it looks at the screenshot.
+        # apache-beam: tests/test_beam_vocab.py runs pipelines/beam_vocab.py.
+        "test": ["pytest>=8,<10", "gensim>=4.3,<5", "websockets>=15,<18", "pillow>=10,<14",
+                 "apache-beam>=2.60,<3"],
         "benchmark": ["gensim>=4.3,<5"],
+        "beam": ["apache-beam>=2.60,<3"],  # pipelines/beam_vocab.py
     },
     entry_points={"console_scripts": ["sg-keras=sg_keras.cli:run"]},
 )

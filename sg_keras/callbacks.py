@@ -1,11 +1,14 @@
 """Keras callbacks used while training."""
 
 import os
+import re
 import time
 
 import keras
+import tensorflow as tf
 
-from sg_keras import evaluation
+from sg_keras import evaluation, projector, text, vectors
+from sg_keras.errors import UsageError
 
 
 class TrainingSpeed(keras.callbacks.Callback):
@@ -78,3 +81,84 @@ class WordVectorEvaluation(keras.callbacks.Callback):
 
 def _stem(path):
     return os.path.splitext(os.path.basename(path))[0]
+
+
+PROBE_WORDS = 5  # default probe words: this many frequent words ...
+PROBE_SKIP = 20  # ... after the most frequent ones (mostly function words)
+
+
+def probe_word_ids(vocab, probe_words, tokenizer):
+    """Row ids of the probe words, normalised like training text (``CAT`` finds ``cat``).
+
+    Without probe words: the PROBE_WORDS words after the PROBE_SKIP most frequent
+    (in a smaller vocabulary, its last PROBE_WORDS words). Raises UsageError for
+    a word not in the vocabulary.
+    """
+    if not probe_words:
+        start = max(0, min(PROBE_SKIP, len(vocab) - PROBE_WORDS))
+        return list(range(start, min(start + PROBE_WORDS, len(vocab))))
+    index = vocab.index()
+    ids = []
+    for word in probe_words:
+        tokens = text.tokenize([word], tokenizer).flat_values.numpy()
+        key = tokens[0].decode("utf-8") if len(tokens) == 1 else word
+        if key not in index:
+            raise UsageError(f"probe word {word!r} is not in the vocabulary")
+        ids.append(index[key])
+    return ids
+
+
+class NearestNeighbourSummary(keras.callbacks.Callback):
+    """Writes the nearest neighbours of probe words to TensorBoard after each epoch.
+
+    A text summary ``nearest_neighbours`` (step: the epoch, from 0 as Keras'
+    epoch scalars) in ``log_dir``: a table of each probe word and its ``k``
+    nearest words by cosine similarity. ``log_dir`` should be a run of its own,
+    not one the TensorBoard callback writes to.
+    """
+
+    def __init__(self, log_dir, words, probe_ids, k=8):
+        super().__init__()
+        self.log_dir = log_dir
+        self.words = words
+        self.probe_ids = list(probe_ids)
+        self.k = k
+        self._writer = None
+
+    def on_train_begin(self, logs=None):
+        self._writer = tf.summary.create_file_writer(self.log_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        unit = vectors.unit_rows(self.model.word_vectors())
+        rows = ["| word | nearest neighbours (cosine) |", "|---|---|"]
+        for word_id in self.probe_ids:
+            ids, scores = vectors.nearest(unit, word_id, self.k)
+            neighbours = ", ".join(f"{_markdown(self.words[i])} {score:.2f}"
+                                   for i, score in zip(ids, scores))
+            rows.append(f"| {_markdown(self.words[word_id])} | {neighbours} |")
+        with self._writer.as_default():
+            tf.summary.text("nearest_neighbours", "\n".join(rows), step=epoch)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        self._writer.close()
+
+
+class EmbeddingProjector(keras.callbacks.Callback):
+    """Writes the Embedding Projector files (sg_keras.projector) when training ends."""
+
+    def __init__(self, run_dir, words, counts, top=None):
+        super().__init__()
+        self.run_dir = run_dir
+        self.words = words
+        self.counts = counts
+        self.top = top
+
+    def on_train_end(self, logs=None):
+        projector.write(self.run_dir, self.words, self.counts, self.model.word_vectors(),
+                        self.top)
+
+
+def _markdown(word):
+    """``word`` with Markdown's special characters backslash-escaped."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~])", r"\\\1", word)

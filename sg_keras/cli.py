@@ -4,7 +4,9 @@ Commands:
   sg-keras train --corpus=PATH[,PATH…] --model_dir=DIR [flags]
   sg-keras similar --model_dir=DIR WORD…
   sg-keras pairs --window=2 "TEXT"
+  sg-keras projector --model_dir=DIR [--top=N]
   sg-keras evaluate (--model_dir=DIR | --vectors=FILE) --analogies=FILE[,…] --similarity=FILE[,…]
+  sg-keras export (--model_dir=DIR | --vectors=FILE) --export_dir=saved_models/NAME
 
 A user mistake prints ``error: …`` on one line and exits with status 2.
 """
@@ -15,10 +17,10 @@ import sys
 
 from absl import app, flags, logging
 
-from sg_keras.errors import UsageError
+from sg_keras.errors import UsageError, parse_flags_or_exit
 
 FLAGS = flags.FLAGS
-COMMANDS = ("train", "similar", "pairs", "evaluate")
+COMMANDS = ("train", "similar", "pairs", "evaluate", "export", "projector")
 
 flags.DEFINE_list("corpus", None, "Corpus files (plain text or .gz), comma-separated; "
                   "default: text8, downloaded once into the Keras cache.")
@@ -43,12 +45,20 @@ flags.DEFINE_integer("seed", 1, "Random seed: runs with the same seed draw the s
 flags.DEFINE_string("tokenizer", "unicode", "unicode (NFKC, case folding, punctuation "
                     "dropped) or whitespace (pre-tokenised corpora such as text8).")
 flags.DEFINE_integer("steps_per_execution", 32, "Training steps per tf.function call.")
-flags.DEFINE_integer("top", 10, "Neighbours shown by `similar`.")
+flags.DEFINE_string("strategy", "default", "`train`: tf.distribute strategy: default, mirrored "
+                    "(this machine's devices), multi_worker or parameter_server (a cluster "
+                    "described by the TF_CONFIG environment variable; README: Scaling out).")
+flags.DEFINE_integer("top", None, "`similar`: neighbours shown (default 10). `projector`: "
+                     "the N most frequent words (default: all, at most 100,000).")
+flags.DEFINE_list("probe_words", [], "`train`: words whose nearest neighbours are logged to "
+                  "TensorBoard each epoch; default: the 21st to 25th most frequent words.")
 flags.DEFINE_list("eval_analogies", [], "Analogy files evaluated after each training epoch.")
 flags.DEFINE_list("eval_similarity", [], "Word-pair files evaluated after each training epoch.")
 flags.DEFINE_list("analogies", [], "Analogy files (questions-words or `a b c d` format).")
 flags.DEFINE_list("similarity", [], "Word-pair files (WS-353, SimLex-999, MEN, RW, `w1 w2 score`).")
-flags.DEFINE_string("vectors", None, "A word2vec text or binary file to evaluate.")
+flags.DEFINE_string("vectors", None, "A word2vec text or binary file to evaluate or export.")
+flags.DEFINE_string("export_dir", None, "`export`: TF Serving model base path, e.g. "
+                    "saved_models/NAME; each export adds the next numbered version.")
 flags.DEFINE_integer("restrict_vocab", 30000, "Analogies consider only this many most "
                      "frequent words (word2vec.c's and gensim's 30000).")
 flags.DEFINE_enum("method", "3cosadd", ["3cosadd", "3cosmul"], "Analogy scoring.")
@@ -56,7 +66,7 @@ flags.DEFINE_boolean("json", False, "`evaluate`: print one JSON object instead o
 
 
 def _train(args):
-    from sg_keras import data, training
+    from sg_keras import data, distribute, training
 
     if args:
         raise UsageError(f"train takes no positional arguments, got {' '.join(args)}")
@@ -71,10 +81,14 @@ def _train(args):
         seed=FLAGS.seed, tokenizer=FLAGS.tokenizer,
         steps_per_execution=FLAGS.steps_per_execution,
         eval_analogies=FLAGS.eval_analogies, eval_similarity=FLAGS.eval_similarity,
-        restrict_vocab=FLAGS.restrict_vocab)
+        restrict_vocab=FLAGS.restrict_vocab, probe_words=FLAGS.probe_words,
+        strategy=FLAGS.strategy)
     config.validate()
     training.train(config)
-    print(f"model written to {config.model_dir}")
+    if distribute.connect(config.strategy).is_chief:
+        print(f"model written to {config.model_dir}")
+    else:
+        print(f"done: the chief wrote the model to {config.model_dir}")
 
 
 def _similar(words):
@@ -84,8 +98,9 @@ def _similar(words):
         raise UsageError("--model_dir is required")
     if not words:
         raise UsageError("similar needs at least one WORD")
-    if FLAGS.top < 1:
-        raise UsageError(f"--top must be at least 1, got {FLAGS.top}")
+    top = 10 if FLAGS.top is None else FLAGS.top
+    if top < 1:
+        raise UsageError(f"--top must be at least 1, got {top}")
     model, vocab, settings = training.load_trained(FLAGS.model_dir)
     unit = vectors.unit_rows(model.word_vectors())
     index = vocab.index()
@@ -98,7 +113,7 @@ def _similar(words):
             print(f"{word}: not in the vocabulary", file=sys.stderr)
             missing += 1
             continue
-        ids, scores = vectors.nearest(unit, index[key], FLAGS.top)
+        ids, scores = vectors.nearest(unit, index[key], top)
         print(f"{key}:")
         for i, score in zip(ids, scores):
             print(f"  {vocab.words[i]:<20} {score:.4f}")
@@ -124,6 +139,23 @@ def _pairs(args):
     return 0
 
 
+def _projector(args):
+    from sg_keras import projector, training
+
+    if args:
+        raise UsageError(f"projector takes no positional arguments, got {' '.join(args)}")
+    if not FLAGS.model_dir:
+        raise UsageError("--model_dir is required")
+    if FLAGS.top is not None and FLAGS.top < 1:
+        raise UsageError(f"--top must be at least 1, got {FLAGS.top}")
+    model, vocab, _ = training.load_trained(FLAGS.model_dir)
+    run_dir = projector.run_dir(FLAGS.model_dir)
+    points = projector.write(run_dir, vocab.words, vocab.counts, model.word_vectors(), FLAGS.top)
+    print(f"projector files for {points} words written to {run_dir}; view them with "
+          f"tensorboard --logdir={os.path.dirname(run_dir)}")
+    return 0
+
+
 def _import_tensorflow_quietly():
     """Imports TensorFlow with its C++ start-up chatter (CUDA probing, oneDNN) hidden."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -133,7 +165,9 @@ def _import_tensorflow_quietly():
         import tensorflow as tf
         import tensorflow_text  # noqa: F401
 
-        tf.config.list_logical_devices()
+        # Physical devices, not logical ones: listing them does not start TensorFlow's
+        # runtime, which --strategy=multi_worker must configure first.
+        tf.config.list_physical_devices()
     finally:
         os.dup2(saved_stderr, 2)
         os.close(saved_stderr)
@@ -165,6 +199,25 @@ def _evaluate(args):
     return 0
 
 
+def _export(args):
+    from sg_keras import export, text
+
+    if args:
+        raise UsageError(f"export takes no positional arguments, got {' '.join(args)}")
+    if bool(FLAGS.model_dir) == bool(FLAGS.vectors):
+        raise UsageError("give exactly one of --model_dir and --vectors")
+    if not FLAGS.export_dir:
+        raise UsageError("--export_dir is required, e.g. --export_dir=saved_models/NAME")
+    if FLAGS.model_dir:
+        path = export.export_trained(FLAGS.model_dir, FLAGS.export_dir)
+    else:
+        text.check_tokenizer(FLAGS.tokenizer)
+        path = export.export_vectors(FLAGS.vectors, FLAGS.export_dir, FLAGS.tokenizer)
+        print("no `context` signature: a word2vec file has no output layer")
+    print(f"exported {path}")
+    return 0
+
+
 def main(argv):
     if len(argv) < 2 or argv[1] not in COMMANDS:
         given = f" {argv[1]!r}" if len(argv) > 1 else ""
@@ -180,24 +233,20 @@ def main(argv):
             return _similar(args)
         if command == "evaluate":
             return _evaluate(args)
+        if command == "export":
+            return _export(args)
+        if command == "projector":
+            return _projector(args)
         return _pairs(args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
 
-def _parse_flags(argv):
-    try:
-        return FLAGS(argv)
-    except flags.Error as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-
-
 def run():
     """Console entry point."""
     logging.set_verbosity(logging.INFO)
-    app.run(main, flags_parser=_parse_flags)
+    app.run(main, flags_parser=parse_flags_or_exit)
 
 
 if __name__ == "__main__":

@@ -6,18 +6,35 @@ import shutil
 import tempfile
 
 
-def atomic_write_text(path, content):
-    """Writes ``content`` to ``path`` so that readers see the old or the new file, never half."""
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_open(path):
+    """Yields a binary file beside ``path``, renamed to ``path`` once the block succeeds.
+
+    The file gets the usual permissions (0666 less the umask), not mkstemp's 0600.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(content)
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_text(path, content):
+    """Writes ``content`` to ``path`` so that readers see the old or the new file, never half."""
+    with atomic_open(path) as f:
+        f.write(content.encode("utf-8"))
 
 
 @contextlib.contextmanager

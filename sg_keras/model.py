@@ -78,6 +78,17 @@ class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
                 "final_fraction": self.final_fraction}
 
 
+def rows(weight, ids):
+    """Rows ``ids`` of a [V, d] weight, read without reading the whole matrix.
+
+    A weight split across parameter servers (a ShardedVariable) is read with
+    ``tf.nn.embedding_lookup``: ``tf.gather`` returns its rows out of order (TF 2.21).
+    """
+    if isinstance(weight, tf.__internal__.distribute.ShardedVariable):
+        return tf.nn.embedding_lookup(weight, ids)
+    return tf.gather(weight, ids)
+
+
 def noise_distribution(counts):
     """word2vec's noise distribution: unigram counts raised to the 3/4 power."""
     weights = np.asarray(counts, np.float64) ** NOISE_POWER
@@ -142,23 +153,37 @@ class SkipGram(keras.Model):
         ids = tf.minimum(tf.searchsorted(cdf, uniform, side="right"), self.vocab_size - 1)
         return tf.cast(ids, tf.int64)
 
+    def _batch_noise(self, noise_seed=None):
+        """A batch's ``num_sampled`` noise words: ``_noise``, or drawn statelessly from
+        ``noise_seed`` (an integer [2] tensor), as asynchronous workers sharing one seed
+        generator on a parameter server would draw the same words at the same time."""
+        if noise_seed is None:
+            return self._noise(self.num_sampled)
+        cdf = self.noise_cdf.value
+        uniform = tf.random.stateless_uniform((self.num_sampled,), noise_seed, maxval=cdf[-1])
+        ids = tf.minimum(tf.searchsorted(cdf, uniform, side="right"), self.vocab_size - 1)
+        return tf.cast(ids, tf.int64)
+
     def _noise_probability(self, ids):
         """Noise probability of each word id (differences of the CDF)."""
         cdf = self.noise_cdf.value
         return tf.gather(cdf, ids) - tf.gather(tf.pad(cdf, [[1, 0]]), ids)
 
-    def pair_losses(self, centre, context):
-        """Loss of each (centre, context) pair under the model's objective: [B]."""
+    def pair_losses(self, centre, context, noise_seed=None):
+        """Loss of each (centre, context) pair under the model's objective: [B].
+
+        ``noise_seed``: draw the noise words statelessly from it (see ``_batch_noise``).
+        """
         centre, context = tf.cast(centre, tf.int64), tf.cast(context, tf.int64)
         # Gathers straight from the tf.Variables: a dense read of the whole
         # matrix (as Embedding.call does) would make every step cost O(V).
-        hidden = tf.gather(self.embedding.embeddings.value, centre)
+        hidden = rows(self.embedding.embeddings.value, centre)
         output = self.context_softmax.kernel.value
         if self.loss_name == "softmax":
             return tf.nn.sparse_softmax_cross_entropy_with_logits(
                 context, self.context_softmax.logits(hidden))
         if self.loss_name == "sampled":
-            sampled = self._noise(self.num_sampled)
+            sampled = self._batch_noise(noise_seed)
             true_expected = self.num_sampled * self._noise_probability(context)[:, None]
             sampled_expected = self.num_sampled * self._noise_probability(sampled)
             return tf.nn.sampled_softmax_loss(
@@ -166,9 +191,9 @@ class SkipGram(keras.Model):
                 labels=context[:, None], inputs=hidden,
                 num_sampled=self.num_sampled, num_classes=self.vocab_size,
                 sampled_values=(sampled, true_expected, sampled_expected))
-        return self.negative_sampling(centre, context)[0]
+        return self.negative_sampling(centre, context, noise_seed)[0]
 
-    def negative_sampling(self, centre, context):
+    def negative_sampling(self, centre, context, noise_seed=None):
         """Per-pair losses [B] and gradients for ``negative``, derived by hand.
 
         The gradients are word2vec.c's updates, written out: with g = σ(logit) - label,
@@ -177,11 +202,11 @@ class SkipGram(keras.Model):
         checks them against automatic differentiation. Faster than a GradientTape.
         """
         centre, context = tf.cast(centre, tf.int64), tf.cast(context, tf.int64)
-        hidden = tf.gather(self.embedding.embeddings.value, centre)
+        hidden = rows(self.embedding.embeddings.value, centre)
         output = self.context_softmax.kernel.value
-        context_rows = tf.gather(output, context)
-        noise = self._noise(self.num_sampled)
-        noise_rows = tf.gather(output, noise)
+        context_rows = rows(output, context)
+        noise = self._batch_noise(noise_seed)
+        noise_rows = rows(output, noise)
         positive = tf.reduce_sum(hidden * context_rows, axis=1)
         noise_logits = tf.matmul(hidden, noise_rows, transpose_b=True)
         # A noise word equal to the true context word is skipped, as in word2vec.c.

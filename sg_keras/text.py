@@ -14,6 +14,7 @@ import threading
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
+from tensorflow_text.python.ops.whitespace_tokenizer import gen_whitespace_tokenizer
 
 from sg_keras.errors import UsageError
 
@@ -41,9 +42,24 @@ def tokenize(texts, tokenizer="unicode"):
     texts = tf.strings.unicode_transcode(
         texts, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
     if tokenizer == "whitespace":
-        return tf_text.WhitespaceTokenizer().tokenize(texts)
+        return _whitespace_split(texts)
     texts = tf_text.case_fold_utf8(tf_text.normalize_utf8(texts, "NFKC"))
     return tf_text.regex_split(texts, _NON_WORD, keep_delim_regex_pattern="")
+
+
+def _whitespace_split(texts):
+    """Splits on Unicode whitespace with TF Text's long-standing WhitespaceTokenizeWithOffsets.
+
+    The serving graph runs this too, so it keeps to an op TF Serving builds link
+    (TF Text 2.21's WhitespaceTokenizer runs a newer V2 op, which also leaves
+    stray bytes on a word followed by a multi-byte space: "x\u00a0y" → "x\xc2", "y").
+    """
+    code_points = tf.strings.unicode_decode(texts, "UTF-8")
+    split = gen_whitespace_tokenizer.whitespace_tokenize_with_offsets(
+        input_values=code_points.flat_values, input_splits=code_points.row_splits)
+    tokens = tf.RaggedTensor.from_nested_row_splits(
+        split.output_values, [split.output_outer_splits, split.output_values_inner_splits])
+    return tf.strings.unicode_encode(tokens, "UTF-8")
 
 
 def check_tokenizer(tokenizer):
@@ -109,11 +125,14 @@ class Corpus:
     A line is a sentence; a line longer than MAX_SENTENCE_CHARS is cut at
     whitespace, so memory stays bounded whatever the line length.
     ``invalid_utf8`` counts the invalid byte sequences replaced by U+FFFD in
-    the last complete pass.
+    the last complete pass. ``opener`` opens a path as a binary file (default:
+    local files, gzip recognised by content; pipelines/beam_vocab.py reads
+    through Beam's filesystems).
     """
 
-    def __init__(self, paths):
+    def __init__(self, paths, opener=None):
         self.paths = list(paths)
+        self.opener = opener or _open_binary
         self.invalid_utf8 = 0
         self._invalid_this_pass = 0
 
@@ -130,7 +149,7 @@ class Corpus:
         for path in self.paths:
             decoder = decoder_factory(errors="sg_keras.count_and_replace")
             pending = ""
-            with _open_binary(path) as stream:
+            with self.opener(path) as stream:
                 while True:
                     data = stream.read(BLOCK_CHARS)
                     final = not data

@@ -2,25 +2,32 @@
 
 ``model_dir`` after a run holds ``vocab.tsv``, ``config.json``, ``model.keras``
 (the final model), ``vectors.txt`` (word2vec text format), ``checkpoints/``
-(weights after the latest epoch), ``logs/`` (TensorBoard) and, while a run is under
+(weights after the latest epoch), ``logs/`` (TensorBoard; ``logs/embeddings``: probe
+words' neighbours and the Embedding Projector) and, while a run is under
 way, ``backup/`` (BackupAndRestore: a rerun with the same settings resumes).
+
+``TrainConfig.strategy`` picks a tf.distribute strategy (sg_keras.distribute); under
+a cluster strategy every task of the cluster runs :func:`train` with the same config.
 """
 
 import dataclasses
 import json
 import os
+import shutil
 import time
 
 import keras
 from absl import logging
 
-from sg_keras import pairs, text, vectors
-from sg_keras.callbacks import TrainingSpeed, WordVectorEvaluation
+from sg_keras import distribute, pairs, projector, text, vectors
+from sg_keras.callbacks import (EmbeddingProjector, NearestNeighbourSummary, TrainingSpeed,
+                                WordVectorEvaluation, probe_word_ids)
 from sg_keras.errors import UsageError
 from sg_keras.io_utils import atomic_write_text
 from sg_keras.model import LOSSES, LinearDecay, SkipGram
 from sg_keras.vocab import Vocabulary, build_vocabulary, count_words, vocab_path
 
+BACKUP_DIR = "backup"
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.keras"
 VECTORS_FILE = "vectors.txt"
@@ -50,6 +57,8 @@ class TrainConfig:
     eval_analogies: list = dataclasses.field(default_factory=list)
     eval_similarity: list = dataclasses.field(default_factory=list)
     restrict_vocab: int = 30000
+    probe_words: list = dataclasses.field(default_factory=list)  # default: frequent words
+    strategy: str = "default"  # see distribute.STRATEGIES
 
     def validate(self):
         """Raises UsageError naming the first nonsensical setting."""
@@ -66,6 +75,9 @@ class TrainConfig:
         if self.loss not in LOSSES:
             raise UsageError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
         text.check_tokenizer(self.tokenizer)
+        if self.strategy not in distribute.STRATEGIES:
+            raise UsageError(f"unknown strategy {self.strategy!r}: choose one of "
+                             f"{', '.join(distribute.STRATEGIES)}")
         if not self.model_dir:
             raise UsageError("--model_dir is required")
 
@@ -73,7 +85,7 @@ class TrainConfig:
         """The settings that shape the model (all but where data comes from and goes)."""
         return {k: v for k, v in dataclasses.asdict(self).items()
                 if k not in ("corpus", "model_dir", "eval_analogies", "eval_similarity",
-                             "restrict_vocab")}
+                             "restrict_vocab", "probe_words", "strategy")}
 
 
 def _write_json(path, content):
@@ -117,43 +129,106 @@ def build_model(config, vocab):
 
 
 def train(config, extra_callbacks=()):
-    """Trains a SkipGram model as configured and writes model_dir; returns (model, vocab, history)."""
+    """Trains a SkipGram model as configured and writes model_dir; returns (model, vocab, history).
+
+    Under a cluster strategy every task of the cluster calls this with the same config
+    (sg_keras.distribute): a ps or worker task of a parameter-server cluster serves
+    until it is stopped and never returns; under multi_worker the tasks other than the
+    chief train alongside it and write into temporary directories, removed at the end.
+    """
     config.validate()
-    text.check_corpus_files(config.corpus)
-    _check_resumable(config)
+    distribution = distribute.connect(config.strategy)
+    if distribution.reads_corpus:
+        text.check_corpus_files(config.corpus)
+    if distribution.serves:
+        distribution.serve()
+    if config.strategy == "multi_worker" and config.batch_size < distribution.workers:
+        raise UsageError(f"--batch_size={config.batch_size} is smaller than the "
+                         f"{distribution.workers} workers that share each batch")
+    if distribution.is_chief:
+        _check_resumable(config)
+    _check_backup(config)
     evaluations = []
     if config.eval_analogies or config.eval_similarity:  # a bad file fails before training
         evaluations.append(WordVectorEvaluation(config.eval_analogies, config.eval_similarity,
                                                 config.restrict_vocab))
     keras.utils.set_random_seed(config.seed)
 
-    corpus, vocab, counts = prepare_vocabulary(config)
+    corpus = vocab = counts = None
+    if distribution.is_chief:
+        corpus, vocab, counts = prepare_vocabulary(config)
+    vocab, counts = distribution.share_vocabulary(vocab, counts)
+    probe_ids = probe_word_ids(vocab, config.probe_words, config.tokenizer)
     for callback in evaluations:
         callback.words = vocab.words
-    generator = pairs.PairGenerator(vocab, config.window, config.sample,
-                                    config.shrink_window, config.tokenizer)
     expected_pairs = pairs.expected_pairs(vocab.counts, config.sample, config.window,
                                           config.shrink_window, counts.sentences)
     steps_per_epoch = max(1, round(expected_pairs / config.batch_size))
 
-    os.makedirs(config.model_dir, exist_ok=True)
-    vocab.save(vocab_path(config.model_dir))
-    _write_json(os.path.join(config.model_dir, CONFIG_FILE), {
-        "settings": config.settings(), "corpus": config.corpus,
-        "corpus_tokens": counts.tokens, "corpus_sentences": counts.sentences,
-        "invalid_utf8": counts.invalid_utf8, "vocab_size": len(vocab),
-        "expected_pairs_per_epoch": expected_pairs})
+    if distribution.is_chief:
+        write_dir = config.model_dir
+        os.makedirs(config.model_dir, exist_ok=True)
+        vocab.save(vocab_path(config.model_dir))
+        _write_json(os.path.join(config.model_dir, CONFIG_FILE), {
+            "settings": config.settings(), "corpus": config.corpus,
+            "corpus_tokens": counts.tokens, "corpus_sentences": counts.sentences,
+            "invalid_utf8": counts.invalid_utf8, "vocab_size": len(vocab),
+            "expected_pairs_per_epoch": expected_pairs})
+    else:
+        write_dir = distribute.temporary_model_dir()
+    try:
+        with distribution.scope():
+            model = build_model(config, vocab)
+            model.compile(
+                optimizer=keras.optimizers.SGD(
+                    LinearDecay(config.learning_rate, steps_per_epoch * config.epochs)),
+                steps_per_execution=config.steps_per_execution)
+        callbacks = _callbacks(config, write_dir, vocab, probe_ids,
+                               expected_pairs / counts.tokens, evaluations, extra_callbacks)
+        verbose = 1 if logging.level_info() and distribution.is_chief else 0
+        started = time.perf_counter()
+        if config.strategy in distribute.FIT_STRATEGIES:
+            # An epoch is the expected number of steps of one pass over the corpus, on
+            # an endless stream of passes: Keras then knows every epoch's length
+            # (progress bar, schedule) and no epoch ends on an exhausted iterator.
+            generator = pairs.PairGenerator(vocab, config.window, config.sample,
+                                            config.shrink_window, config.tokenizer)
+            dataset = distribution.fit_input(
+                lambda batch_size: generator.dataset(corpus, batch_size, config.seed,
+                                                     repeat=True), config.batch_size)
+            callbacks.insert(0, keras.callbacks.BackupAndRestore(
+                os.path.join(write_dir, BACKUP_DIR), double_checkpoint=True))
+            history = model.fit(dataset, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+                                callbacks=callbacks, shuffle=False, verbose=verbose)
+        else:
+            def shard_dataset(num_shards, shard_index, batch_size):
+                generator = pairs.PairGenerator(vocab, config.window, config.sample,
+                                                config.shrink_window, config.tokenizer)
+                shard = distribute.ShardedCorpus(config.corpus, num_shards, shard_index,
+                                                 distribute.sentences_per_block(counts))
+                return generator.dataset(shard, batch_size, config.seed, repeat=True)
 
-    model = build_model(config, vocab)
-    model.compile(
-        optimizer=keras.optimizers.SGD(
-            LinearDecay(config.learning_rate, steps_per_epoch * config.epochs)),
-        steps_per_execution=config.steps_per_execution)
-    checkpoints = os.path.join(config.model_dir, "checkpoints")
+            history, model = distribution.fit(
+                model, shard_dataset, config.batch_size, config.epochs, steps_per_epoch,
+                config.steps_per_execution, callbacks, os.path.join(write_dir, BACKUP_DIR),
+                verbose)
+        trained = time.perf_counter()
+        save_model(model, vocab, write_dir)
+    finally:
+        if not distribution.is_chief:
+            shutil.rmtree(write_dir, ignore_errors=True)
+    logging.info("trained %d epochs in %.1fs, saved the model in %.1fs", config.epochs,
+                 trained - started, time.perf_counter() - trained)
+    return model, vocab, history
+
+
+def _callbacks(config, model_dir, vocab, probe_ids, pairs_per_word, evaluations,
+               extra_callbacks):
+    """The callbacks of a training run writing into model_dir (BackupAndRestore aside)."""
+    checkpoints = os.path.join(model_dir, "checkpoints")
     os.makedirs(checkpoints, exist_ok=True)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(config.model_dir, "backup")),
-        TrainingSpeed(config.batch_size, expected_pairs / counts.tokens),
+    return [
+        TrainingSpeed(config.batch_size, pairs_per_word),
         *evaluations,
         keras.callbacks.ModelCheckpoint(
             os.path.join(checkpoints, "latest.weights.h5"), save_weights_only=True),
@@ -161,18 +236,23 @@ def train(config, extra_callbacks=()):
         # steps); update_freq=1 logs each. A larger update_freq would also make
         # Keras drop the epoch summaries of epochs whose execution count it
         # does not divide.
-        keras.callbacks.TensorBoard(os.path.join(config.model_dir, "logs"), update_freq=1),
+        keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), update_freq=1),
+        NearestNeighbourSummary(projector.run_dir(model_dir), vocab.words, probe_ids),
+        EmbeddingProjector(projector.run_dir(model_dir), vocab.words, vocab.counts),
         *extra_callbacks,
     ]
-    # An epoch is the expected number of steps of one pass over the corpus, on
-    # an endless stream of passes: Keras then knows every epoch's length
-    # (progress bar, schedule) and no epoch ends on an exhausted iterator.
-    dataset = generator.dataset(corpus, config.batch_size, config.seed, repeat=True)
-    history = model.fit(dataset, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
-                        callbacks=callbacks, shuffle=False,
-                        verbose=1 if logging.level_info() else 0)
-    save_model(model, vocab, config.model_dir)
-    return model, vocab, history
+
+
+def _check_backup(config):
+    """An interrupted run resumes only under a strategy that reads its kind of backup."""
+    backup = os.path.join(config.model_dir, BACKUP_DIR)
+    by_fit = os.path.exists(os.path.join(backup, "latest.weights.h5"))  # BackupAndRestore
+    by_loop = os.path.exists(os.path.join(backup, "checkpoint"))  # distribute's loops
+    uses_fit = config.strategy in distribute.FIT_STRATEGIES
+    if (by_fit and not uses_fit) or (by_loop and uses_fit):
+        kind = "default or mirrored" if by_fit else "multi_worker or parameter_server"
+        raise UsageError(f"{backup} holds an interrupted --strategy={kind} run: resume it "
+                         "with that strategy, or delete the directory to start over")
 
 
 def save_model(model, vocab, model_dir):
@@ -190,7 +270,10 @@ def load_trained(model_dir):
     model_file = os.path.join(model_dir, MODEL_FILE)
     if not os.path.exists(model_file):
         raise UsageError(f"no trained model in {model_dir} (missing {MODEL_FILE})")
-    with open(os.path.join(model_dir, CONFIG_FILE), encoding="utf-8") as f:
-        settings = json.load(f)["settings"]
+    try:
+        with open(os.path.join(model_dir, CONFIG_FILE), encoding="utf-8") as f:
+            settings = json.load(f)["settings"]
+    except (OSError, ValueError, KeyError):
+        raise UsageError(f"{model_dir}: missing or malformed {CONFIG_FILE}") from None
     vocab = Vocabulary.load(vocab_path(model_dir))
     return keras.models.load_model(model_file), vocab, settings

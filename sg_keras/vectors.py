@@ -1,11 +1,16 @@
-"""Word vectors: word2vec text format, and nearest neighbours by cosine similarity."""
+"""Word vectors: word2vec text and binary formats, projector TSV, nearest neighbours by cosine."""
 
 import io
+import os
 
 import numpy as np
 
 from sg_keras.errors import UsageError
-from sg_keras.io_utils import atomic_write_text
+from sg_keras.io_utils import atomic_open, atomic_write_text
+
+PROJECTOR_VECTORS = "vectors.tsv"
+PROJECTOR_METADATA = "metadata.tsv"
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def save_word2vec_text(path, words, matrix):
@@ -15,6 +20,35 @@ def save_word2vec_text(path, words, matrix):
     rows = buffer.getvalue().splitlines()
     body = "".join(f"{word} {row}\n" for word, row in zip(words, rows))
     atomic_write_text(path, f"{len(words)} {matrix.shape[1]}\n{body}")
+
+
+def save_word2vec_binary(path, words, matrix):
+    """Writes word2vec.c's binary format: ``V d`` then ``word``, a space, d float32s, newline."""
+    matrix = np.asarray(matrix, "<f4")
+    with atomic_open(path) as f:
+        f.write(f"{len(words)} {matrix.shape[1]}\n".encode())
+        for word, row in zip(words, matrix):
+            f.write(word.encode("utf-8") + b" " + row.tobytes() + b"\n")
+
+
+def save_projector_tsv(directory, words, matrix, counts=None):
+    """Writes ``vectors.tsv`` and ``metadata.tsv`` for the Embedding Projector.
+
+    ``metadata.tsv`` has one word per row, or with ``counts`` the columns
+    ``word`` and ``count`` under a header row. A backslash, tab, newline or
+    carriage return in a word is escaped (``\\\\ \\t \\n \\r``), so every
+    word stays on its own row.
+    """
+    buffer = io.StringIO()
+    np.savetxt(buffer, np.asarray(matrix, np.float32), fmt="%.6g", delimiter="\t")
+    atomic_write_text(os.path.join(directory, PROJECTOR_VECTORS), buffer.getvalue())
+    labels = [word.translate(_TSV_ESCAPES) for word in words]
+    if counts is None:
+        metadata = "".join(label + "\n" for label in labels)
+    else:
+        metadata = "word\tcount\n" + "".join(
+            f"{label}\t{int(count)}\n" for label, count in zip(labels, counts))
+    atomic_write_text(os.path.join(directory, PROJECTOR_METADATA), metadata)
 
 
 def unit_rows(matrix):

@@ -26,6 +26,12 @@ def test_whitespace_tokenizer_keeps_tokens_as_they_are():
     assert words("Dog. cat", "whitespace") == ["Dog.", "cat"]
 
 
+def test_whitespace_tokenizer_splits_on_unicode_spaces_without_stray_bytes():
+    assert words("x\u00a0y x\u3000 z\u2003", "whitespace") == ["x", "y", "x", "z"]
+    assert text.tokenize(tf.constant([b"\xff a\xc0 b", b"", b" \t\n"]), "whitespace").to_list() == \
+        [["\ufffd".encode(), "a\ufffd".encode(), b"b"], [], []]
+
+
 def test_tokenize_replaces_invalid_utf8():
     tokens = text.tokenize(tf.constant([b"ok \xff\xfe bad"]), "unicode").flat_values.numpy()
     assert tokens[0] == b"ok" and tokens[-1] == b"bad"

@@ -1,0 +1,77 @@
+"""Trainer: model.fit as in ``sg-keras train``, on the train split.
+
+Inputs: ExampleGen's and Transform's RUN_IDs. Parameters: the training settings of
+sg_keras.training.TrainConfig (tokenizer, min_count and max_vocab_size come from the
+Transform). The stage directory *is* the TrainConfig's model_dir, so it holds what
+``sg-keras train`` writes (vocab.tsv, config.json, model.keras, vectors.txt, logs/,
+checkpoints/) and, while training, ``backup/``: a Trainer killed mid-run is run again
+into the same directory by the next pipeline run and BackupAndRestore resumes it at
+the last finished epoch.
+
+``epochs=0`` skips model.fit and saves the freshly initialised model (a baseline,
+e.g. to check that the Evaluator refuses to bless it).
+"""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from pipelines import orchestration
+from sg_keras import training
+from sg_keras.vocab import Vocabulary, vocab_path
+
+NAME = "Trainer"
+TRAINING_SETTINGS = ("dim", "window", "negative", "num_sampled", "sample", "shrink_window",
+                     "epochs", "batch_size", "loss", "learning_rate", "seed",
+                     "steps_per_execution")
+
+
+def _save_untrained(config):
+    """epochs=0: writes the model_dir of an initialised, untrained model."""
+    checked = dataclasses.replace(config, epochs=1)
+    checked.validate()
+    corpus, vocab, counts = training.prepare_vocabulary(config)
+    os.makedirs(config.model_dir, exist_ok=True)
+    vocab.save(vocab_path(config.model_dir))
+    orchestration.write_json(os.path.join(config.model_dir, training.CONFIG_FILE), {
+        "settings": config.settings(), "corpus": config.corpus,
+        "corpus_tokens": counts.tokens, "corpus_sentences": counts.sentences,
+        "invalid_utf8": counts.invalid_utf8, "vocab_size": len(vocab)})
+    training.save_model(training.build_model(config, vocab), vocab, config.model_dir)
+    return vocab
+
+
+def run(pipeline_root, examples, transform, settings):
+    settings = {name: settings[name] for name in TRAINING_SETTINGS}
+    with open(transform.outputs["config"], encoding="utf-8") as f:
+        transform_config = json.load(f)
+
+    def body(directory):
+        config = training.TrainConfig(
+            corpus=[examples.outputs["train"]], model_dir=directory,
+            tokenizer=transform_config["tokenizer"], min_count=transform_config["min_count"],
+            max_vocab_size=transform_config["max_vocab_size"], **settings)
+        outputs = {"model_dir": directory,
+                   "model": os.path.join(directory, training.MODEL_FILE)}
+        if config.epochs == 0:
+            vocab = _save_untrained(config)
+            outputs.update(initial_epoch=0, epochs_run=0, loss=None)
+        else:
+            _, vocab, history = training.train(config)
+            epochs_run = list(history.epoch)
+            outputs.update(initial_epoch=epochs_run[0] if epochs_run else config.epochs,
+                           epochs_run=len(epochs_run),
+                           loss=float(history.history["loss"][-1]) if epochs_run else None)
+        expected = Vocabulary.load(transform.outputs["vocab"])
+        if vocab.words != expected.words or not np.array_equal(vocab.counts, expected.counts):
+            raise RuntimeError("the vocabulary train() built differs from the Transform's")
+        return outputs
+
+    if settings["epochs"] < 0:
+        raise orchestration.StageError(NAME, f"--epochs must be at least 0, got "
+                                             f"{settings['epochs']}")
+    return orchestration.run_stage(
+        pipeline_root, NAME, {"examples": examples.run_id, "transform": transform.run_id},
+        settings, body, keep_partial=True)

@@ -1,0 +1,37 @@
+"""Transform: the vocabulary and tokenisation the Trainer and the serving export use.
+
+Inputs: ExampleGen's RUN_ID. Parameters: tokenizer, min_count, max_vocab_size.
+Outputs: ``vocab.tsv`` (sg_keras.vocab format, built from the train split with
+sg_keras.vocab.build_vocabulary) and ``transform.json`` (the tokenisation config and
+counts). The Trainer's sg_keras.training.train counts the train split again and
+builds the same vocabulary from it; the Trainer checks that the two are equal.
+"""
+
+import os
+
+from pipelines import orchestration
+from sg_keras import text
+from sg_keras.vocab import VOCAB_FILE, build_vocabulary, count_words
+
+NAME = "Transform"
+CONFIG_FILE = "transform.json"
+
+
+def run(pipeline_root, examples, tokenizer, min_count, max_vocab_size):
+    parameters = {"tokenizer": tokenizer, "min_count": min_count,
+                  "max_vocab_size": max_vocab_size}
+
+    def body(directory):
+        text.check_tokenizer(tokenizer)
+        counter, counts = count_words(text.Corpus([examples.outputs["train"]]), tokenizer)
+        vocab = build_vocabulary(counter, min_count, max_vocab_size)
+        vocab_path = os.path.join(directory, VOCAB_FILE)
+        vocab.save(vocab_path)
+        config_path = os.path.join(directory, CONFIG_FILE)
+        orchestration.write_json(config_path, {**parameters, "vocab_size": len(vocab),
+                                               "train_tokens": counts.tokens,
+                                               "train_sentences": counts.sentences})
+        return {"vocab": vocab_path, "config": config_path, "vocab_size": len(vocab)}
+
+    return orchestration.run_stage(pipeline_root, NAME, {"examples": examples.run_id},
+                                   parameters, body)

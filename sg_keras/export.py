@@ -1,0 +1,386 @@
+"""Serving export: a versioned TF Serving SavedModel that answers raw strings.
+
+``export(export_dir, words, embeddings, tokenizer, output_kernel)`` writes
+``export_dir/VERSION/`` (TF Serving's model base path layout; VERSION is one more
+than the largest existing version) through a temporary directory beside it and a
+rename, so a server watching ``export_dir`` never sees half a model:
+
+* ``saved_model.pb``, ``variables/``: signatures ``lookup`` (also
+  ``serving_default``), ``nearest``, ``analogy`` and, when an output layer is
+  given, ``context``;
+* ``assets/vocab.txt`` (the words, one per line, row i of the matrix on line i)
+  and ``assets/vocab_keys.tsv`` (``KEY<TAB>ROW``): lookup tables initialised
+  from these assets, so the directory can be copied anywhere;
+* ``assets.extra/tf_serving_warmup_requests``: one PredictionLog per signature;
+* ``assets.extra/vectors.bin`` (word2vec binary) and ``vectors.tsv`` +
+  ``metadata.tsv`` (projector.tensorflow.org, the PROJECTOR_WORDS most frequent words).
+
+Every signature takes raw UTF-8 strings, normalises them in-graph as training
+did (:func:`sg_keras.text.tokenize`) and joins the
+tokens with one space: that *key* is looked up. A vocabulary word is found under
+its own key (the first, most frequent word wins when several share one, e.g.
+``Soviet`` and ``soviet`` in an imported file), so ``"Soviet"``, ``"soviet "`` and ``"SOVIET"``
+find ``soviet`` with the ``unicode`` tokeniser, and ``"new york"`` is found only if
+a vocabulary word normalises to ``new york`` (such as ``New_York`` in GoogleNews
+vectors; never for a trained vocabulary, whose words are single tokens). A string
+that normalises to nothing (empty, whitespace, punctuation) is out of vocabulary.
+"""
+
+import os
+import re
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from sg_keras import text, training, vectors
+from sg_keras.errors import UsageError
+from sg_keras.io_utils import atomic_directory
+
+VOCAB_ASSET = "vocab.txt"
+KEYS_ASSET = "vocab_keys.tsv"
+EXTRA_DIR = "assets.extra"
+WARMUP_FILE = "tf_serving_warmup_requests"
+BINARY_VECTORS = "vectors.bin"
+PROJECTOR_WORDS = 100_000
+KEY_SEPARATOR = " "
+MIN_WORDS = 4  # analogy excludes a, b and c and still needs a candidate
+# The tensorflow-text ops the serving graph may use (a test checks the graph):
+# long-standing ops, in TF Text since 2019-20 and linked by TF Serving since 2.2.
+TF_TEXT_OPS = frozenset({"CaseFoldUTF8", "NormalizeUTF8", "RegexSplitWithOffsets",
+                         "WhitespaceTokenizeWithOffsets"})
+
+_WORDS = tf.TensorSpec([None], tf.string, name="words")
+# k is a scalar, or one value per query, all equal: TF Serving's row form
+# ("instances") repeats it in every instance, which makes it a vector.
+_K = tf.TensorSpec(None, tf.int32, name="k")
+
+
+def query_keys(words, tokenizer):
+    """The lookup key of each string [N]: its training tokens joined by one space."""
+    return tf.strings.reduce_join(text.tokenize(words, tokenizer), axis=1,
+                                  separator=KEY_SEPARATOR)
+
+
+def _number_of_results(k, largest, meaning):
+    """The scalar k from a scalar or per-query k, checked to lie in 1..largest."""
+    k = tf.reshape(k, [-1])
+    with tf.control_dependencies([tf.debugging.assert_greater(
+            tf.size(k), 0, message="k is empty: give k as a scalar or once per query")]):
+        first = k[0]
+    checks = [
+        tf.debugging.assert_equal(k, first, message="k must be the same for every query"),
+        tf.debugging.assert_greater_equal(first, 1, message="k must be at least 1"),
+        tf.debugging.assert_less_equal(
+            first, largest, message=f"k must be at most {largest} ({meaning})"),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(first)
+
+
+def _exclude(scores, columns):
+    """scores [N, V] with columns [N, m] of each row set to -inf."""
+    rows = tf.broadcast_to(tf.range(tf.shape(columns, out_type=tf.int64)[0])[:, None],
+                           tf.shape(columns, out_type=tf.int64))
+    indices = tf.stack([rows, columns], axis=-1)
+    return tf.tensor_scatter_nd_update(
+        scores, indices, tf.fill(tf.shape(columns), float("-inf")))
+
+
+class WordVectorServer(tf.Module):
+    """The serving graph over word vectors: lookup, nearest and analogy signatures.
+
+    Args:
+      words: the vocabulary, most frequent first (row i of ``embeddings`` is words[i]).
+      embeddings: [V, d] float32 word vectors.
+      tokenizer: the training tokeniser (see sg_keras.text.TOKENIZERS).
+      asset_dir: an existing directory for the vocabulary asset files (the
+        SavedModel copies them into its ``assets/``).
+    """
+
+    def __init__(self, words, embeddings, tokenizer, asset_dir):
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.vocab_size = embeddings.shape[0]
+        self.embeddings = tf.Variable(embeddings, trainable=False, name="embeddings")
+        norms = np.linalg.norm(embeddings, axis=1)
+        self.inverse_norms = tf.Variable(
+            np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0),
+            trainable=False, name="inverse_norms")
+        vocab_path, keys_path = _write_vocab_assets(asset_dir, words, tokenizer)
+        self.word_rows = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                tf.saved_model.Asset(keys_path), tf.string, 0, tf.int64, 1, delimiter="\t"),
+            default_value=-1)
+        self.row_words = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                tf.saved_model.Asset(vocab_path), tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+                tf.string, tf.lookup.TextFileIndex.WHOLE_LINE, vocab_size=self.vocab_size),
+            default_value="")
+
+    def signatures(self):
+        """Signature name → concrete function, as tf.saved_model.save takes them."""
+        return {"serving_default": self.lookup, "lookup": self.lookup,
+                "nearest": self.nearest, "analogy": self.analogy}
+
+    def _rows(self, words):
+        """Row of each query string [N] (int64), -1 when out of vocabulary."""
+        return self.word_rows.lookup(query_keys(words, self.tokenizer))
+
+    def _read(self):
+        """(embeddings [V, d], inverse norms [V]), read whole.
+
+        Gathering rows straight from the variables would switch them to
+        copy-on-read mode: a copy of the whole matrix on every call.
+        """
+        return self.embeddings.value(), self.inverse_norms.value()
+
+    @staticmethod
+    def _unit(vectors, inverse_norms, rows):
+        """The word vectors of rows [N], scaled to unit length: [N, d]."""
+        return tf.gather(vectors, rows) * tf.gather(inverse_norms, rows)[:, None]
+
+    @staticmethod
+    def _cosines(vectors, inverse_norms, queries):
+        """Cosine of each query [N, d] (unit length) with every word: one matrix product."""
+        return tf.matmul(queries, vectors, transpose_b=True) * inverse_norms
+
+    def _top(self, scores, k, known, words_name, scores_name):
+        """The k best words of each row; rows of unknown queries are "" and 0."""
+        best = tf.math.top_k(scores, k)
+        found = self.row_words.lookup(tf.cast(best.indices, tf.int64))
+        return {words_name: tf.where(known[:, None], found, ""),
+                scores_name: tf.where(known[:, None], best.values, 0.0),
+                "in_vocabulary": known}
+
+    @tf.function(input_signature=[_WORDS])
+    def lookup(self, words):
+        """words [N] → embeddings [N, d] (zeros when unknown), in_vocabulary [N]."""
+        rows = self._rows(words)
+        known = rows >= 0
+        embeddings = tf.gather(self._read()[0], tf.maximum(rows, 0))
+        return {"embeddings": tf.where(known[:, None], embeddings, 0.0), "in_vocabulary": known}
+
+    @tf.function(input_signature=[_WORDS, _K])
+    def nearest(self, words, k):
+        """words [N], k → neighbors [N, k], scores [N, k] (cosine), in_vocabulary [N]."""
+        k = _number_of_results(k, self.vocab_size - 1, "the vocabulary minus the query word")
+        vectors, inverse_norms = self._read()
+        rows = self._rows(words)
+        safe_rows = tf.maximum(rows, 0)
+        queries = self._unit(vectors, inverse_norms, safe_rows)
+        scores = _exclude(self._cosines(vectors, inverse_norms, queries), safe_rows[:, None])
+        return self._top(scores, k, rows >= 0, "neighbors", "scores")
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="a"),
+                                  tf.TensorSpec([None], tf.string, name="b"),
+                                  tf.TensorSpec([None], tf.string, name="c"), _K])
+    def analogy(self, a, b, c, k):
+        """a is to b as c is to d: the k best d by 3CosAdd, cos(d,b) - cos(d,a) + cos(d,c).
+
+        a, b, c [N], k → d [N, k], scores [N, k], in_vocabulary [N] (a, b and c all known);
+        a, b and c are never answers.
+        """
+        with tf.control_dependencies([
+                tf.debugging.assert_equal(tf.size(a), tf.size(b), message="a, b and c "
+                                          "must have the same length"),
+                tf.debugging.assert_equal(tf.size(a), tf.size(c), message="a, b and c "
+                                          "must have the same length")]):
+            k = _number_of_results(k, self.vocab_size - 3, "the vocabulary minus a, b and c")
+        vectors, inverse_norms = self._read()
+        rows = tf.stack([self._rows(a), self._rows(b), self._rows(c)], axis=1)
+        safe_rows = tf.maximum(rows, 0)
+        a_unit, b_unit, c_unit = (self._unit(vectors, inverse_norms, safe_rows[:, i])
+                                  for i in range(3))
+        scores = _exclude(self._cosines(vectors, inverse_norms, b_unit - a_unit + c_unit),
+                          safe_rows)
+        return self._top(scores, k, tf.reduce_all(rows >= 0, axis=1), "d", "scores")
+
+
+class SkipGramServer(WordVectorServer):
+    """WordVectorServer plus ``context``: the skip-gram output layer's softmax.
+
+    ``output_kernel`` [V, d] is the output layer (logits = vector @ kernel^T).
+    """
+
+    def __init__(self, words, embeddings, tokenizer, asset_dir, output_kernel):
+        super().__init__(words, embeddings, tokenizer, asset_dir)
+        self.output_kernel = tf.Variable(output_kernel, trainable=False, name="output_kernel")
+
+    def signatures(self):
+        return {**super().signatures(), "context": self.context}
+
+    @tf.function(input_signature=[_WORDS, _K])
+    def context(self, words, k):
+        """words [N], k → words [N, k], probabilities [N, k], in_vocabulary [N].
+
+        The k most probable context words P(context | word) of the output layer.
+        """
+        k = _number_of_results(k, self.vocab_size, "the vocabulary size")
+        rows = self._rows(words)
+        hidden = tf.gather(self._read()[0], tf.maximum(rows, 0))
+        probabilities = tf.nn.softmax(tf.matmul(hidden, self.output_kernel, transpose_b=True))
+        return self._top(probabilities, k, rows >= 0, "words", "probabilities")
+
+
+def served_word(word):
+    """The word as the serving vocabulary holds it: one non-empty line of vocab.txt."""
+    return re.sub(r"[\r\n]", "\ufffd", word) or "\ufffd"
+
+
+def _write_vocab_assets(directory, words, tokenizer, batch=65536):
+    """Writes vocab.txt (words) and vocab_keys.tsv (KEY<TAB>ROW, first row per key)."""
+    rows = {}
+    for start in range(0, len(words), batch):
+        keys = query_keys(tf.constant(words[start:start + batch], tf.string), tokenizer)
+        for offset, key in enumerate(keys.numpy()):
+            if key:
+                rows.setdefault(key.decode("utf-8"), start + offset)
+    vocab_path = os.path.join(directory, VOCAB_ASSET)
+    keys_path = os.path.join(directory, KEYS_ASSET)
+    with open(vocab_path, "w", encoding="utf-8", newline="\n") as f:
+        f.writelines(served_word(word) + "\n" for word in words)
+    with open(keys_path, "w", encoding="utf-8", newline="\n") as f:
+        f.writelines(f"{key}\t{row}\n" for key, row in rows.items())
+    return vocab_path, keys_path
+
+
+def next_version(export_dir):
+    """1 + the largest integer directory name under export_dir (1 if none)."""
+    if not os.path.isdir(export_dir):
+        return 1
+    versions = [int(name) for name in os.listdir(export_dir)
+                if re.fullmatch(r"[0-9]+", name) and os.path.isdir(os.path.join(export_dir, name))]
+    return max(versions, default=0) + 1
+
+
+def warmup_requests(model_name, signatures, words, vocab_size):
+    """One PredictionLog (tensorflow-serving-api) per signature, asking about ``words``."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    def strings(values):
+        return tf.make_tensor_proto(np.array(values, dtype=object), tf.string)
+
+    k_of = {"nearest": vocab_size - 1, "context": vocab_size, "analogy": vocab_size - 3}
+    logs = []
+    for name in signatures:
+        if name == "analogy":
+            inputs = {"a": strings(words[:1]), "b": strings(words[1:2]), "c": strings(words[2:3])}
+        else:
+            inputs = {"words": strings(words)}
+        if name in k_of:
+            inputs["k"] = tf.make_tensor_proto(min(10, k_of[name]), tf.int32)
+        request = predict_pb2.PredictRequest(
+            model_spec=model_pb2.ModelSpec(name=model_name, signature_name=name))
+        for key, tensor in inputs.items():
+            request.inputs[key].CopyFrom(tensor)
+        logs.append(prediction_log_pb2.PredictionLog(
+            predict_log=prediction_log_pb2.PredictLog(request=request)))
+    return logs
+
+
+def _check_vectors(words, embeddings, output_kernel):
+    if embeddings.ndim != 2 or embeddings.shape[0] != len(words):
+        raise UsageError(f"expected {len(words)} word vectors, got an array of shape "
+                         f"{embeddings.shape}")
+    if len(words) < MIN_WORDS:
+        raise UsageError(f"a serving export needs at least {MIN_WORDS} words, got {len(words)}")
+    if output_kernel is not None and output_kernel.shape != embeddings.shape:
+        raise UsageError(f"the output layer has shape {output_kernel.shape}, "
+                         f"the word vectors {embeddings.shape}")
+
+
+def _remove_empty_dirs(path, stop):
+    """Removes path and its parents up to and including stop, while they are empty."""
+    path, stop = os.path.abspath(path), os.path.abspath(stop)
+    while True:
+        try:
+            os.rmdir(path)
+        except OSError:
+            return
+        if path == stop:
+            return
+        path = os.path.dirname(path)
+
+
+def _first_missing(path):
+    """The outermost directory of path that does not exist yet (None if path exists)."""
+    path, missing = os.path.abspath(path), None
+    while not os.path.exists(path):
+        missing, path = path, os.path.dirname(path)
+    return missing
+
+
+def export(export_dir, words, embeddings, tokenizer="unicode", output_kernel=None):
+    """Writes the serving SavedModel to export_dir/VERSION; returns that path.
+
+    Without ``output_kernel`` (imported vectors) there is no ``context`` signature.
+    On any error nothing is left behind, not even a newly created export_dir.
+    """
+    text.check_tokenizer(tokenizer)
+    words = list(words)
+    embeddings = np.asarray(embeddings, np.float32)
+    if output_kernel is not None:
+        output_kernel = np.asarray(output_kernel, np.float32)
+    _check_vectors(words, embeddings, output_kernel)
+    export_dir = os.path.abspath(export_dir)
+    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
+        raise UsageError(f"--export_dir {export_dir} exists and is not a directory")
+    created = _first_missing(export_dir)
+    path = os.path.join(export_dir, str(next_version(export_dir)))
+    try:
+        with tempfile.TemporaryDirectory(prefix="sg-keras-export-") as staging:
+            if output_kernel is None:
+                server = WordVectorServer(words, embeddings, tokenizer, staging)
+            else:
+                server = SkipGramServer(words, embeddings, tokenizer, staging, output_kernel)
+            signatures = server.signatures()
+            with atomic_directory(path) as partial:
+                tf.saved_model.save(server, partial, signatures=signatures)
+                _write_extras(os.path.join(partial, EXTRA_DIR), os.path.basename(export_dir),
+                              signatures, words, embeddings)
+                _make_readable(partial)
+    except BaseException:
+        if created:
+            _remove_empty_dirs(export_dir, created)
+        raise
+    return path
+
+
+def _write_extras(directory, model_name, signatures, words, embeddings):
+    os.makedirs(directory)
+    with tf.io.TFRecordWriter(os.path.join(directory, WARMUP_FILE)) as writer:
+        for log in warmup_requests(model_name, signatures, words[:3], len(words)):
+            writer.write(log.SerializeToString())
+    vectors.save_word2vec_binary(os.path.join(directory, BINARY_VECTORS), words, embeddings)
+    vectors.save_projector_tsv(directory, words[:PROJECTOR_WORDS], embeddings[:PROJECTOR_WORDS])
+
+
+def _make_readable(directory):
+    """Gives the temporary files and directories (mode 0600/0700) the umask's usual modes.
+
+    A server may run as another user than the one exporting.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(directory, 0o777 & ~umask)
+    for root, directories, files in os.walk(directory):
+        for name in directories:
+            os.chmod(os.path.join(root, name), 0o777 & ~umask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~umask)
+
+
+def export_trained(model_dir, export_dir):
+    """Exports a trained model_dir (all four signatures); returns the version path."""
+    model, vocab, settings = training.load_trained(model_dir)
+    return export(export_dir, vocab.words, model.word_vectors(), settings["tokenizer"],
+                  keras.ops.convert_to_numpy(model.context_softmax.kernel))
+
+
+def export_vectors(vectors_path, export_dir, tokenizer="unicode"):
+    """Exports a word2vec text or binary file (no ``context`` signature); returns the path."""
+    words, matrix = vectors.load_word2vec(vectors_path)
+    return export(export_dir, words, matrix, tokenizer)
+

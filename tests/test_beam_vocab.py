@@ -1,0 +1,76 @@
+"""The Beam vocabulary pipeline writes the vocab.tsv of the local builder, byte for byte."""
+
+import gzip
+
+import pytest
+
+from conftest import planted_corpus
+from sg_keras import text
+from sg_keras.errors import UsageError
+from sg_keras.vocab import build_vocabulary, count_words
+
+pytest.importorskip("apache_beam")
+from pipelines import beam_vocab  # noqa: E402
+
+
+def local_vocab_tsv(paths, path, tokenizer, min_count, max_vocab_size=0):
+    counter, _ = count_words(text.Corpus([str(p) for p in paths]), tokenizer)
+    build_vocabulary(counter, min_count, max_vocab_size).save(path)
+    return path.read_bytes()
+
+
+def beam_vocab_tsv(paths, path, tokenizer, min_count, max_vocab_size=0):
+    beam_vocab.count_vocabulary([str(p) for p in paths], str(path), tokenizer, min_count,
+                                max_vocab_size)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("min_count", [1, 900])
+def test_planted_corpus_vocabulary_is_byte_identical(tmp_path, min_count):
+    planted_corpus(tmp_path / "planted.txt")
+    args = ([tmp_path / "planted.txt"], "whitespace", min_count)
+    local = local_vocab_tsv(args[0], tmp_path / "local.tsv", *args[1:])
+    assert beam_vocab_tsv(args[0], tmp_path / "beam.tsv", *args[1:]) == local
+    assert len(local.splitlines()) == 36 if min_count == 1 else 4 < len(local.splitlines()) < 36
+
+
+@pytest.fixture
+def several_files(tmp_path, monkeypatch):
+    """Three files (one gzip, one with invalid UTF-8 and a long line), read in many blocks."""
+    monkeypatch.setattr(text, "BLOCK_CHARS", 64)  # blocks of a few sentences: ties span blocks
+    monkeypatch.setattr(text, "MAX_SENTENCE_CHARS", 40)
+    (tmp_path / "a.txt").write_text(
+        "Zebra apple. Apple, banana!\ncherry ZEBRA date\n\nÉclair éclair Ǆemal\n" * 3)
+    with gzip.open(tmp_path / "b.txt.gz", "wt", encoding="utf-8") as f:
+        f.write("date fig grape fig\nbanana cherry kiwi\n" + "lemon mango " * 20 + "\n")
+    (tmp_path / "c.txt").write_bytes(b"kiwi \xff\xfe lime\napple zebra grape\xc3\n")
+    return [tmp_path / "a.txt", tmp_path / "b.txt.gz", tmp_path / "c.txt"]
+
+
+@pytest.mark.parametrize("tokenizer, min_count, max_vocab_size", [
+    ("unicode", 1, 0), ("whitespace", 1, 0), ("unicode", 2, 0), ("unicode", 1, 7)])
+def test_several_files_vocabulary_is_byte_identical(several_files, tmp_path, tokenizer,
+                                                     min_count, max_vocab_size):
+    args = (tokenizer, min_count, max_vocab_size)
+    local = local_vocab_tsv(several_files, tmp_path / "local.tsv", *args)
+    assert beam_vocab_tsv(several_files, tmp_path / "beam.tsv", *args) == local
+    assert local.count(b"\n") == (max_vocab_size or local.count(b"\n"))
+
+
+def test_a_glob_stands_for_its_files_in_sorted_order(several_files, tmp_path):
+    local = local_vocab_tsv(sorted(several_files), tmp_path / "local.tsv", "unicode", 1)
+    beam_vocab.count_vocabulary([str(tmp_path / "[abc].txt*")], str(tmp_path / "beam.tsv"),
+                                "unicode", 1)
+    assert (tmp_path / "beam.tsv").read_bytes() == local
+
+
+def test_bad_input_is_a_usage_error(several_files, tmp_path):
+    with pytest.raises(UsageError, match="corpus file not found"):
+        beam_vocab.count_vocabulary([str(tmp_path / "missing.txt")], str(tmp_path / "v.tsv"))
+    with pytest.raises(UsageError, match="no corpus file matches"):
+        beam_vocab.count_vocabulary([str(tmp_path / "*.missing")], str(tmp_path / "v.tsv"))
+    with pytest.raises(UsageError, match="unknown tokenizer"):
+        beam_vocab.count_vocabulary([str(several_files[0])], str(tmp_path / "v.tsv"), "bogus")
+    with pytest.raises(Exception, match="fewer than 2 distinct words"):
+        beam_vocab.count_vocabulary([str(several_files[0])], str(tmp_path / "v.tsv"),
+                                    min_count=1000)
