@@ -68,10 +68,13 @@ def main(argv):
     dataset = generator.dataset(corpus, config.batch_size, config.seed)
     batches = FLAGS.pipeline_pairs // config.batch_size
     started = time.perf_counter()
-    first = None
+    first, drawn = None, 0
     for batch in dataset.take(batches):
         first = first or batch
-    pipeline = batches * config.batch_size / (time.perf_counter() - started)
+        drawn += int(batch[0].shape[0])
+    if first is None:
+        sys.exit(f"error: {FLAGS.corpus} yields no training pairs")
+    pipeline = drawn / (time.perf_counter() - started)
 
     model = training.build_model(config, vocab)
     model.compile(optimizer=keras.optimizers.SGD(0.025))

@@ -43,6 +43,8 @@ flags.DEFINE_list("similarity", [os.path.join(DATA, "wordsim353", "combined.csv"
                   "Word-pair files: WS-353, SimLex-999.")
 flags.DEFINE_string("results", os.path.join(REPO, "benchmarks", "RESULTS.md"), "Results file.")
 flags.DEFINE_string("label", "", "A note for this run's section heading.")
+flags.DEFINE_integer("repeats", 1, "Runs of each system, interleaved (A B A B …); the table "
+                     "gives the median wall time and the range (the machine may be shared).")
 
 
 def measure(command):
@@ -110,29 +112,38 @@ def main(argv):
     unknown = set(FLAGS.systems) - {"sg_keras", "gensim", "tutorial"}
     if unknown or not os.path.exists(FLAGS.corpus):
         sys.exit(f"error: unknown systems {sorted(unknown)} or missing corpus {FLAGS.corpus}")
-    rows = []
+    if FLAGS.repeats < 1:
+        sys.exit("error: --repeats must be at least 1")
+    runs = {}
     with tempfile.TemporaryDirectory() as workdir:
         baseline = measure([sys.executable, "-c", "import tensorflow as tf, tensorflow_text; "
                             "tf.constant(1) + 1"])
-        for name, command, vectors_file, words in commands(workdir):
-            print(f"running {name}: {shlex.join(command)}", flush=True)
-            wall, rss, status = measure(command)
-            if status != 0:
-                sys.exit(f"error: {name} failed with exit status {status}")
-            analogy, spearman = quality(vectors_file)
-            rows.append((name, words, wall, rss, analogy, spearman))
-            print(f"  {wall:.1f}s, {words / wall:,.0f} words/s, {rss:,.0f} MiB, "
-                  f"analogy {100 * analogy['accuracy']:.2f}%", flush=True)
-    section = report(rows, baseline)
+        for _ in range(FLAGS.repeats):
+            for name, command, vectors_file, words in commands(workdir):
+                print(f"running {name}: {shlex.join(command)}", flush=True)
+                wall, rss, status = measure(command)
+                if status != 0:
+                    sys.exit(f"error: {name} failed with exit status {status}")
+                analogy, spearman = quality(vectors_file)
+                runs.setdefault(name, []).append((words, wall, rss, analogy, spearman))
+                print(f"  {wall:.1f}s, {words / wall:,.0f} words/s, {rss:,.0f} MiB, "
+                      f"analogy {100 * analogy['accuracy']:.2f}%", flush=True)
+    section = report(runs, baseline)
     print(section)
     with open(FLAGS.results, "a", encoding="utf-8") as f:
         f.write(section)
 
 
-def report(rows, baseline):
+def median_run(runs):
+    """The run with the median wall time (the lower middle one for an even count)."""
+    return sorted(runs, key=lambda run: run[1])[(len(runs) - 1) // 2]
+
+
+def report(runs, baseline):
     names = {"sg_keras": "sg-keras train", "gensim": f"gensim Word2Vec(sg=1, workers={FLAGS.workers})",
              "tutorial": f"TF tutorial approach ({FLAGS.tutorial_words:,}-word slice)"}
-    peer = {name: words / wall for name, words, wall, *_ in rows}.get("gensim")
+    medians = {name: median_run(system_runs) for name, system_runs in runs.items()}
+    peer = medians["gensim"][0] / medians["gensim"][1] if "gensim" in medians else None
     lines = [
         f"\n## {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
         + (f" — {FLAGS.label}" if FLAGS.label else ""),
@@ -145,16 +156,22 @@ def report(rows, baseline):
         f"- Machine: {machine()}",
         f"- TensorFlow runtime baseline (import tensorflow + tensorflow_text, one op): "
         f"peak RSS {baseline[1]:,.0f} MiB",
+        f"- Runs per system: {FLAGS.repeats}, interleaved; wall time, words/s and quality of the "
+        f"median run, the range of wall times in brackets; peak RSS the largest"
+        if FLAGS.repeats > 1 else "- One run per system",
         "",
         "| system | words trained | wall s | raw words/s | vs gensim | peak RSS MiB | analogy@30k (seen) "
         "| WS-353 ρ | SimLex-999 ρ |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, words, wall, rss, analogy, spearman in rows:
+    for name, (words, wall, _, analogy, spearman) in medians.items():
         speed = words / wall
         ratio = f"{speed / peer:.2f}×" if peer else "–"
+        walls = [run[1] for run in runs[name]]
+        spread = f" ({min(walls):.1f}–{max(walls):.1f})" if len(walls) > 1 else ""
+        rss = max(run[2] for run in runs[name])
         lines.append(
-            f"| {names[name]} | {words:,} | {wall:.1f} | {speed:,.0f} | {ratio} | {rss:,.0f} | "
+            f"| {names[name]} | {words:,} | {wall:.1f}{spread} | {speed:,.0f} | {ratio} | {rss:,.0f} | "
             f"{100 * analogy['accuracy']:.2f}% ({analogy['seen']:,}) | {spearman[0]:.3f} | "
             f"{spearman[1]:.3f} |")
     return "\n".join(lines) + "\n"

@@ -322,7 +322,7 @@ class ShardedCorpus:
         return len(self.paths) >= self.num_shards
 
     def dataset(self):
-        """A tf.data.Dataset of 1-D string tensors, one per block of sentences."""
+        """A tf.data.Dataset of 1-D string tensors, one per block of sentences (valid UTF-8)."""
         files = tf.data.Dataset.from_tensor_slices(
             (self.paths, [_compression(path) for path in self.paths]))
         if self.by_file:
@@ -331,7 +331,7 @@ class ShardedCorpus:
         sentences = lines.batch(256).map(_cut_long_lines).unbatch()
         if not self.by_file:
             sentences = sentences.shard(self.num_shards, self.index)
-        return sentences.batch(self.sentences_per_block)
+        return sentences.batch(self.sentences_per_block).map(text.replace_invalid_utf8)
 
 
 def _compression(path):

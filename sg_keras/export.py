@@ -48,8 +48,7 @@ KEY_SEPARATOR = " "
 MIN_WORDS = 4  # analogy excludes a, b and c and still needs a candidate
 # The tensorflow-text ops the serving graph may use (a test checks the graph):
 # long-standing ops, in TF Text since 2019-20 and linked by TF Serving since 2.2.
-TF_TEXT_OPS = frozenset({"CaseFoldUTF8", "NormalizeUTF8", "RegexSplitWithOffsets",
-                         "WhitespaceTokenizeWithOffsets"})
+TF_TEXT_OPS = frozenset({"CaseFoldUTF8", "NormalizeUTF8", "RegexSplitWithOffsets"})
 
 _WORDS = tf.TensorSpec([None], tf.string, name="words")
 # k is a scalar, or one value per query, all equal: TF Serving's row form

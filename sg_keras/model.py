@@ -193,41 +193,78 @@ class SkipGram(keras.Model):
                 sampled_values=(sampled, true_expected, sampled_expected))
         return self.negative_sampling(centre, context, noise_seed)[0]
 
-    def negative_sampling(self, centre, context, noise_seed=None):
+    def negative_sampling(self, centre, context, noise_seed=None, pair_rows=False):
         """Per-pair losses [B] and gradients for ``negative``, derived by hand.
 
         The gradients are word2vec.c's updates, written out: with g = σ(logit) - label,
         a hidden row moves along g·(output row) and an output row along g·(hidden
         row). Returned as IndexedSlices for [embedding, output kernel]; a test
         checks them against automatic differentiation. Faster than a GradientTape.
+
+        With the noise words shared by the batch, a pair's noise logits depend on
+        its centre word only, so consecutive pairs with the same centre word (the
+        pipeline emits a word's pairs together) share one row of noise logits:
+        the noise term costs one row per run of pairs, not one per pair.
+
+        ``pair_rows``: give the embedding gradient one row per pair (a run's noise
+        part split evenly over its pairs) rather than one per run, so that its
+        length is the batch's on every worker: MultiWorkerMirroredStrategy
+        all-gathers sparse gradients, and with uneven lengths across workers
+        TF 2.21's all-gather fails inside a training loop.
         """
         centre, context = tf.cast(centre, tf.int64), tf.cast(context, tf.int64)
-        hidden = rows(self.embedding.embeddings.value, centre)
+        pair_count = tf.size(centre)
+        starts = tf.concat([tf.ones([1], tf.bool), centre[1:] != centre[:-1]], 0)[:pair_count]
+        run = tf.cumsum(tf.cast(starts, tf.int32)) - 1  # run of each pair
+        run_centre = tf.boolean_mask(centre, starts)
+        run_count = tf.size(run_centre)
+        run_pairs = tf.math.segment_sum(tf.ones([pair_count]), run)  # pairs in each run
         output = self.context_softmax.kernel.value
+        run_hidden = rows(self.embedding.embeddings.value, run_centre)
+        hidden = tf.gather(run_hidden, run)
         context_rows = rows(output, context)
         noise = self._batch_noise(noise_seed)
         noise_rows = rows(output, noise)
         positive = tf.reduce_sum(hidden * context_rows, axis=1)
-        noise_logits = tf.matmul(hidden, noise_rows, transpose_b=True)
-        # A noise word equal to the true context word is skipped, as in word2vec.c.
-        noise_weights = (self.negative / self.num_sampled) * tf.cast(
-            noise[None, :] != context[:, None], noise_logits.dtype)
-        losses = tf.nn.softplus(-positive) + tf.reduce_sum(
-            tf.nn.softplus(noise_logits) * noise_weights, axis=1)
+        noise_logits = tf.matmul(run_hidden, noise_rows, transpose_b=True)  # [runs, S]
+        # A noise word equal to a pair's context word is skipped for that pair, as in
+        # word2vec.c: such (pair, noise word) hits are rare, so they are corrected sparsely.
+        hits = tf.where(tf.equal(context[:, None], noise[None, :]))  # [h, 2] (pair, noise)
+        hit_pairs = hits[:, 0]
+        hit_cells = tf.stack([tf.gather(run, hit_pairs), tf.cast(hits[:, 1], tf.int32)], 1)
+        hit_counts = tf.scatter_nd(hit_cells, tf.ones(tf.shape(hit_pairs)),
+                                   [run_count, self.num_sampled])
+        scale = self.negative / self.num_sampled
+        noise_weights = scale * (run_pairs[:, None] - hit_counts)
+        noise_losses = tf.nn.softplus(noise_logits)
+        pair_noise_loss = tf.gather(scale * tf.reduce_sum(noise_losses, axis=1), run)
+        hit_loss = tf.scatter_nd(hit_pairs[:, None],
+                                 scale * tf.gather_nd(noise_losses, hit_cells),
+                                 tf.shape(centre, tf.int64))
+        losses = tf.nn.softplus(-positive) + pair_noise_loss - hit_loss
         positive_grad = tf.sigmoid(positive) - 1.0  # d loss / d positive logit
         noise_grad = tf.sigmoid(noise_logits) * noise_weights  # d loss / d noise logits
-        hidden_grad = positive_grad[:, None] * context_rows + tf.matmul(noise_grad, noise_rows)
+        run_noise_grad = tf.matmul(noise_grad, noise_rows)
+        if pair_rows:
+            hidden_grad = positive_grad[:, None] * context_rows + tf.gather(
+                run_noise_grad / run_pairs[:, None], run)
+            hidden_ids = centre
+        else:
+            hidden_grad = tf.math.segment_sum(positive_grad[:, None] * context_rows,
+                                              run) + run_noise_grad
+            hidden_ids = run_centre
         output_grad = tf.concat([positive_grad[:, None] * hidden,
-                                 tf.matmul(noise_grad, hidden, transpose_a=True)], axis=0)
+                                 tf.matmul(noise_grad, run_hidden, transpose_a=True)], axis=0)
         shape = tf.constant([self.vocab_size, self.dim], tf.int64)
-        return losses, [tf.IndexedSlices(hidden_grad, centre, shape),
+        return losses, [tf.IndexedSlices(hidden_grad, hidden_ids, shape),
                         tf.IndexedSlices(output_grad, tf.concat([context, noise], 0), shape)]
 
     def train_step(self, data):
         centre, context, _ = keras.utils.unpack_x_y_sample_weight(data)
         variables = [self.embedding.embeddings, self.context_softmax.kernel]
         if self.loss_name == "negative":
-            losses, gradients = self.negative_sampling(centre, context)
+            losses, gradients = self.negative_sampling(centre, context, pair_rows=isinstance(
+                tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy))
         else:
             with tf.GradientTape() as tape:
                 losses = self.pair_losses(centre, context)

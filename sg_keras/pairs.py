@@ -39,27 +39,31 @@ def expected_pairs(counts, sample, window, shrink_window, sentences):
     return max(kept * per_word - sentences * lost_per_sentence, kept)
 
 
-def skipgram_pairs(values, sentence_ids, spans, window):
+def skipgram_pairs(values, sentence_ids, spans, window, order=None):
     """Pairs (centre, context) of ``values`` within ``spans`` positions, same sentence.
 
     values: [n] one entry per token (word ids, or positions); sentence_ids: [n]
-    the sentence of each token (non-decreasing); spans: [n] each token's
-    effective window b ≤ window. Vectorised over shifted slices: one set of
-    ops per offset 1..window, none per token.
+    the sentence of each token; spans: [n] each token's effective window
+    b ≤ window. The pairs come grouped by centre token, each token's contexts
+    in text order, the tokens in text order or in ``order`` (a permutation of
+    0..n-1). Vectorised: one [n, 2·window] matrix of neighbour positions.
     """
-    centres, contexts = [], []
-    for offset in range(1, window + 1):
-        left, right = values[:-offset], values[offset:]
-        same_sentence = tf.equal(sentence_ids[:-offset], sentence_ids[offset:])
-        forward = same_sentence & (spans[:-offset] >= offset)  # centre left, context right
-        backward = same_sentence & (spans[offset:] >= offset)  # centre right, context left
-        centres += [tf.boolean_mask(left, forward), tf.boolean_mask(right, backward)]
-        contexts += [tf.boolean_mask(right, forward), tf.boolean_mask(left, backward)]
-    return tf.concat(centres, 0), tf.concat(contexts, 0)
+    offsets = tf.constant([o for o in range(-window, window + 1) if o], tf.int64)
+    count = tf.size(values, out_type=tf.int64)
+    positions = tf.range(count) if order is None else tf.cast(order, tf.int64)
+    neighbours = positions[:, None] + offsets[None, :]
+    inside = (neighbours >= 0) & (neighbours < count)
+    neighbours = tf.clip_by_value(neighbours, 0, tf.maximum(count - 1, 0))
+    same_sentence = tf.equal(tf.gather(sentence_ids, neighbours),
+                             tf.gather(sentence_ids, positions)[:, None])
+    within_span = tf.abs(offsets)[None, :] <= tf.cast(tf.gather(spans, positions), tf.int64)[:, None]
+    valid = inside & same_sentence & within_span
+    centres = tf.broadcast_to(tf.gather(values, positions)[:, None], tf.shape(neighbours))
+    return tf.boolean_mask(centres, valid), tf.boolean_mask(tf.gather(values, neighbours), valid)
 
 
 class PairGenerator:
-    """Turns blocks of sentences into shuffled (centre id, context id) pairs, in-graph.
+    """Turns blocks of sentences into (centre id, context id) pairs, in-graph.
 
     Args:
       vocab: the Vocabulary (ids are row numbers of the embedding).
@@ -78,8 +82,11 @@ class PairGenerator:
         self.keep = tf.constant(keep_probabilities(vocab.counts, sample))
 
     def kept_tokens(self, sentences, seed):
-        """Word ids, sentence index and window of each kept token of a block."""
-        words = text.tokenize(sentences, self.tokenizer)
+        """Word ids, sentence index and window of each kept token of a block.
+
+        ``sentences``: valid UTF-8, as text.Corpus yields them.
+        """
+        words = text.tokenize(sentences, self.tokenizer, valid_utf8=True)
         ids = self.table.lookup(words.flat_values)
         sentence_ids = words.value_rowids()
         subsample_seed, window_seed = tf.unstack(
@@ -98,13 +105,16 @@ class PairGenerator:
         return ids, sentence_ids, spans
 
     def block_pairs(self, sentences, seed):
-        """All pairs of one block, shuffled within the block."""
+        """All pairs of one block: the centre words shuffled, each one's pairs together.
+
+        (Kept together, a word's pairs share their noise term in the train step.)
+        """
         tokens_seed, shuffle_seed = tf.unstack(
             tf.random.experimental.stateless_split(seed, 2))
         ids, sentence_ids, spans = self.kept_tokens(sentences, tokens_seed)
-        pairs = tf.stack(skipgram_pairs(ids, sentence_ids, spans, self.window), axis=1)
-        pairs = tf.random.experimental.stateless_shuffle(pairs, shuffle_seed)
-        return pairs[:, 0], pairs[:, 1]
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(tf.size(ids, out_type=tf.int64)), shuffle_seed)
+        return skipgram_pairs(ids, sentence_ids, spans, self.window, order)
 
     def dataset(self, corpus, batch_size, seed, repeat=False):
         """Batches of (centre ids, context ids); new random draws on every pass.

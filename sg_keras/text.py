@@ -14,7 +14,6 @@ import threading
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
-from tensorflow_text.python.ops.whitespace_tokenizer import gen_whitespace_tokenizer
 
 from sg_keras.errors import UsageError
 
@@ -30,36 +29,36 @@ BLOCK_CHARS = 1024 * 1024
 # Runs of letters, combining marks and digits are words; anything else separates.
 _NON_WORD = r"[^\p{L}\p{M}\p{N}]+"
 
+# The characters with Unicode's White_Space property beyond ASCII's (which
+# tf.strings.split splits on): NEL, NBSP, Ogham space, the General Punctuation
+# spaces, line and paragraph separators, narrow NBSP, medium math space, ideographic space.
+_NON_ASCII_SPACE = (r"[\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}"
+                    r"\x{3000}]")
 
-def tokenize(texts, tokenizer="unicode"):
+
+def replace_invalid_utf8(texts):
+    """Replaces invalid UTF-8 byte sequences by U+FFFD, in-graph (as Corpus does in Python)."""
+    return tf.strings.unicode_transcode(
+        texts, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
+
+
+def tokenize(texts, tokenizer="unicode", valid_utf8=False):
     """Normalises and splits a 1-D string tensor into words (a RaggedTensor).
 
     ``unicode``: invalid UTF-8 replaced by U+FFFD, NFKC, case folding, and
     words are runs of letters, marks and digits (punctuation dropped), so
-    ``"The lazy dog."`` → ``[the, lazy, dog]``. ``whitespace``: split on
-    whitespace only, for pre-tokenised corpora such as text8.
+    ``"The lazy dog."`` → ``[the, lazy, dog]``. ``whitespace``: invalid UTF-8
+    replaced, then split on Unicode whitespace only, for pre-tokenised corpora
+    such as text8. ``valid_utf8``: the texts are known to be valid UTF-8 (what
+    Corpus yields), so the replacement pass is skipped.
     """
-    texts = tf.strings.unicode_transcode(
-        texts, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
+    if not valid_utf8:
+        texts = replace_invalid_utf8(texts)
     if tokenizer == "whitespace":
-        return _whitespace_split(texts)
+        # Core TF ops only: TF Serving runs this function too.
+        return tf.strings.split(tf.strings.regex_replace(texts, _NON_ASCII_SPACE, " "))
     texts = tf_text.case_fold_utf8(tf_text.normalize_utf8(texts, "NFKC"))
     return tf_text.regex_split(texts, _NON_WORD, keep_delim_regex_pattern="")
-
-
-def _whitespace_split(texts):
-    """Splits on Unicode whitespace with TF Text's long-standing WhitespaceTokenizeWithOffsets.
-
-    The serving graph runs this too, so it keeps to an op TF Serving builds link
-    (TF Text 2.21's WhitespaceTokenizer runs a newer V2 op, which also leaves
-    stray bytes on a word followed by a multi-byte space: "x\u00a0y" → "x\xc2", "y").
-    """
-    code_points = tf.strings.unicode_decode(texts, "UTF-8")
-    split = gen_whitespace_tokenizer.whitespace_tokenize_with_offsets(
-        input_values=code_points.flat_values, input_splits=code_points.row_splits)
-    tokens = tf.RaggedTensor.from_nested_row_splits(
-        split.output_values, [split.output_outer_splits, split.output_values_inner_splits])
-    return tf.strings.unicode_encode(tokens, "UTF-8")
 
 
 def check_tokenizer(tokenizer):
@@ -181,7 +180,7 @@ class Corpus:
         self.invalid_utf8 = self._invalid_this_pass
 
     def dataset(self):
-        """A tf.data.Dataset of 1-D string tensors, one per block of sentences."""
+        """A tf.data.Dataset of 1-D string tensors, one per block of sentences (valid UTF-8)."""
         return tf.data.Dataset.from_generator(
             self.sentence_blocks,
             output_signature=tf.TensorSpec([None], tf.string))

@@ -66,13 +66,13 @@ class Vocabulary:
 
 
 def count_words(corpus, tokenizer):
-    """Counts every token of the corpus in a streaming pass (in-graph tokenising).
+    """Counts every token of a text.Corpus in a streaming pass (in-graph tokenising).
 
     Returns (Counter word → count in first-occurrence order, CorpusCounts).
     """
 
     def block_counts(sentences):
-        words = text.tokenize(sentences, tokenizer)
+        words = text.tokenize(sentences, tokenizer, valid_utf8=True)
         unique, _, counts = tf.unique_with_counts(words.flat_values)
         return unique, counts, tf.math.count_nonzero(words.row_lengths())
 

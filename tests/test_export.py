@@ -221,10 +221,10 @@ def test_saved_model_cli_shows_the_signatures(exported):
 def test_the_graph_uses_only_long_standing_tf_text_ops(exported, tmp_path):
     export.export(tmp_path / "w", TOY_WORDS, TOY_VECTORS, "whitespace")
     custom = {op for op in graph_ops(exported) if not hasattr(tf.raw_ops, op)}
-    assert custom == export.TF_TEXT_OPS - {"WhitespaceTokenizeWithOffsets"}  # unicode
+    assert custom == export.TF_TEXT_OPS  # unicode
     assert "ResourceGather" not in graph_ops(exported)  # would copy the matrix on every call
-    assert {op for op in graph_ops(tmp_path / "w" / "1")
-            if not hasattr(tf.raw_ops, op)} == {"WhitespaceTokenizeWithOffsets"}
+    # whitespace: core TensorFlow ops only
+    assert {op for op in graph_ops(tmp_path / "w" / "1") if not hasattr(tf.raw_ops, op)} == set()
 
 
 def test_lookup_normalises_like_training(served, trained):

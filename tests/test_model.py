@@ -110,15 +110,21 @@ def test_train_step_lowers_the_loss_of_a_repeated_batch(loss):
     assert last < first
 
 
-def test_hand_derived_negative_sampling_gradients_match_autodiff():
+@pytest.mark.parametrize("centre, context", [
+    ([2, 3, 2, 9], [1, 4, 5, 7]),
+    # runs of one centre word share noise logits; noise words 1 and 7 hit contexts
+    ([2, 2, 3, 2, 9, 9, 9], [1, 4, 5, 7, 7, 1, 9]),
+])
+@pytest.mark.parametrize("pair_rows", [False, True])
+def test_hand_derived_negative_sampling_gradients_match_autodiff(centre, context, pair_rows):
     model = make_model("negative")
     rng = np.random.default_rng(5)
     model.embedding.embeddings.assign(rng.normal(size=(10, 8)))
     model.context_softmax.kernel.assign(rng.normal(size=(10, 8)))
     noise = tf.constant([0, 1, 1, 7], tf.int64)
     model._noise = lambda count: noise  # the same draw for both computations
-    centre, context = tf.constant([2, 3, 2, 9]), tf.constant([1, 4, 5, 7])
-    losses, gradients = model.negative_sampling(centre, context)
+    centre, context = tf.constant(centre), tf.constant(context)
+    losses, gradients = model.negative_sampling(centre, context, pair_rows=pair_rows)
     variables = [model.embedding.embeddings, model.context_softmax.kernel]
     with tf.GradientTape() as tape:
         hidden = tf.gather(variables[0].value, tf.cast(centre, tf.int64))
@@ -130,6 +136,8 @@ def test_hand_derived_negative_sampling_gradients_match_autodiff():
             tf.math.log_sigmoid(-noise_logits) * (1 - hit), axis=1)
         total = tf.reduce_sum(expected)
     np.testing.assert_allclose(losses.numpy(), expected.numpy(), rtol=1e-5)
+    if pair_rows:
+        assert gradients[0].values.shape[0] == len(centre)
     for ours, theirs in zip(gradients, tape.gradient(total, variables)):
         np.testing.assert_allclose(tf.convert_to_tensor(ours).numpy(),
                                    tf.convert_to_tensor(theirs).numpy(), rtol=1e-4, atol=1e-6)

@@ -114,7 +114,9 @@ def test_push_then_cached_rerun_then_worse_model_is_not_pushed(setup):
     assert versions(serving) == ["1"]
 
     # Another good model is compared with version 1, blessed and pushed as version 2.
-    other = run_pipeline(dataclasses.replace(config, seed=2))
+    # (the same training in other executions: the same figures, so "not worse" is certain;
+    # the planted corpus's 2 analogy questions are too few to rank two seeds)
+    other = run_pipeline(dataclasses.replace(config, steps_per_execution=4))
     assert other["Evaluator"].outputs["baseline_version"] == 1
     assert other["Pusher"].outputs["version"] == 2 and versions(serving) == ["1", "2"]
 

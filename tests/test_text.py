@@ -2,6 +2,7 @@ import gzip
 
 import pytest
 import tensorflow as tf
+import tensorflow_text as tf_text
 
 from sg_keras import text
 from sg_keras.errors import UsageError
@@ -30,6 +31,27 @@ def test_whitespace_tokenizer_splits_on_unicode_spaces_without_stray_bytes():
     assert words("x\u00a0y x\u3000 z\u2003", "whitespace") == ["x", "y", "x", "z"]
     assert text.tokenize(tf.constant([b"\xff a\xc0 b", b"", b" \t\n"]), "whitespace").to_list() == \
         [["\ufffd".encode(), "a\ufffd".encode(), b"b"], [], []]
+
+
+# Unicode's White_Space property (PropList.txt): the characters the whitespace tokenizer splits on.
+WHITE_SPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + \
+    "\u2028\u2029\u202f\u205f\u3000"
+
+
+def test_whitespace_tokenizer_splits_on_exactly_unicode_white_space():
+    assert words("a" + "a".join(WHITE_SPACE) + "a", "whitespace") == ["a"] * (len(WHITE_SPACE) + 1)
+    # Zero-width space, word joiner, Mongolian vowel separator and the ASCII
+    # separator controls are not White_Space: they stay inside the word.
+    for other in "\u200b\u2060\u180e\x1c\x1f":
+        assert words(f"a{other}b", "whitespace") == [f"a{other}b"]
+
+
+def test_whitespace_tokenizer_splits_where_tensorflow_text_does_for_every_code_point():
+    code_points = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    texts = tf.constant([f"a{chr(c)}b".encode() for c in code_points])
+    ours = text.tokenize(texts, "whitespace").row_lengths().numpy()
+    theirs = tf_text.WhitespaceTokenizer().split(texts).row_lengths().numpy()
+    assert [hex(c) for c, a, b in zip(code_points, ours, theirs) if a != b] == []
 
 
 def test_tokenize_replaces_invalid_utf8():
