@@ -259,12 +259,36 @@ class SkipGram(keras.Model):
         return losses, [tf.IndexedSlices(hidden_grad, hidden_ids, shape),
                         tf.IndexedSlices(output_grad, tf.concat([context, noise], 0), shape)]
 
+    def softmax_cross_entropy(self, centre, context):
+        """Per-pair losses [B] and gradients for ``softmax``, derived by hand.
+
+        With p = softmax(h·Wᵀ) the logits' gradient is p - onehot(context); taken
+        from TF's softmax op, this is about four times faster on CPU than the fused
+        SparseSoftmaxCrossEntropyWithLogits kernel on [B, V] logits. The loss is
+        -log p[context], p floored at float32's smallest normal number (so a loss
+        is at most 87.3). A test checks both against automatic differentiation.
+        """
+        centre, context = tf.cast(centre, tf.int64), tf.cast(context, tf.int64)
+        hidden = rows(self.embedding.embeddings.value, centre)
+        kernel = self.context_softmax.kernel.value
+        probabilities = tf.nn.softmax(tf.matmul(hidden, kernel, transpose_b=True))
+        targets = tf.stack([tf.range(tf.size(context, out_type=tf.int64)), context], axis=1)
+        losses = -tf.math.log(tf.maximum(tf.gather_nd(probabilities, targets),
+                                         np.finfo(np.float32).tiny))
+        logits_grad = tf.tensor_scatter_nd_sub(probabilities, targets, tf.ones_like(losses))
+        shape = tf.constant([self.vocab_size, self.dim], tf.int64)
+        # (hᵀ·g)ᵀ rather than gᵀ·h: the same product, faster with g ([B, V]) not transposed.
+        return losses, [tf.IndexedSlices(tf.matmul(logits_grad, kernel), centre, shape),
+                        tf.transpose(tf.matmul(hidden, logits_grad, transpose_a=True))]
+
     def train_step(self, data):
         centre, context, _ = keras.utils.unpack_x_y_sample_weight(data)
         variables = [self.embedding.embeddings, self.context_softmax.kernel]
         if self.loss_name == "negative":
             losses, gradients = self.negative_sampling(centre, context, pair_rows=isinstance(
                 tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy))
+        elif self.loss_name == "softmax":
+            losses, gradients = self.softmax_cross_entropy(centre, context)
         else:
             with tf.GradientTape() as tape:
                 losses = self.pair_losses(centre, context)

@@ -99,6 +99,23 @@ def test_softmax_objective_is_the_exact_cross_entropy():
     np.testing.assert_allclose(model.pair_losses(centre, context).numpy(), expected, rtol=1e-4)
 
 
+def test_hand_derived_softmax_gradients_match_autodiff():
+    model = make_model("softmax")
+    rng = np.random.default_rng(6)
+    model.embedding.embeddings.assign(rng.normal(size=(10, 8)))
+    model.context_softmax.kernel.assign(rng.normal(size=(10, 8)))
+    centre, context = tf.constant([2, 2, 7, 0, 9]), tf.constant([1, 3, 3, 0, 8])
+    losses, gradients = model.softmax_cross_entropy(centre, context)
+    variables = [model.embedding.embeddings, model.context_softmax.kernel]
+    with tf.GradientTape() as tape:
+        expected = model.pair_losses(centre, context)  # sparse_softmax_cross_entropy_with_logits
+        total = tf.reduce_sum(expected)
+    np.testing.assert_allclose(losses.numpy(), expected.numpy(), rtol=1e-5)
+    for ours, theirs in zip(gradients, tape.gradient(total, variables)):
+        np.testing.assert_allclose(tf.convert_to_tensor(ours).numpy(),
+                                   tf.convert_to_tensor(theirs).numpy(), rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("loss", LOSSES)
 def test_train_step_lowers_the_loss_of_a_repeated_batch(loss):
     model = make_model(loss)
