@@ -56,10 +56,12 @@ def skipgram_pairs(values, sentence_ids, spans, window, order=None):
     neighbours = tf.clip_by_value(neighbours, 0, tf.maximum(count - 1, 0))
     same_sentence = tf.equal(tf.gather(sentence_ids, neighbours),
                              tf.gather(sentence_ids, positions)[:, None])
-    within_span = tf.abs(offsets)[None, :] <= tf.cast(tf.gather(spans, positions), tf.int64)[:, None]
+    centre_spans = tf.cast(tf.gather(spans, positions), tf.int64)
+    within_span = tf.abs(offsets)[None, :] <= centre_spans[:, None]
     valid = inside & same_sentence & within_span
     centres = tf.broadcast_to(tf.gather(values, positions)[:, None], tf.shape(neighbours))
-    return tf.boolean_mask(centres, valid), tf.boolean_mask(tf.gather(values, neighbours), valid)
+    contexts = tf.gather(values, neighbours)
+    return tf.boolean_mask(centres, valid), tf.boolean_mask(contexts, valid)
 
 
 class PairGenerator:
