@@ -229,8 +229,14 @@ class SkipGram(keras.Model):
         noise_logits = tf.matmul(run_hidden, noise_rows, transpose_b=True)  # [runs, S]
         # A noise word equal to a pair's context word is skipped for that pair, as in
         # word2vec.c: such (pair, noise word) hits are rare, so they are corrected sparsely.
-        hits = tf.where(tf.equal(context[:, None], noise[None, :]))  # [h, 2] (pair, noise)
-        hit_pairs = hits[:, 0]
+        # Pairs whose context word is among the noise words, by binary search of the
+        # sorted noise words; then their (pair, noise column) cells.
+        sorted_noise = tf.sort(noise)
+        found = tf.gather(sorted_noise, tf.minimum(
+            tf.searchsorted(sorted_noise, context), self.num_sampled - 1))
+        candidates = tf.where(tf.equal(found, context))[:, 0]
+        hits = tf.where(tf.equal(tf.gather(context, candidates)[:, None], noise[None, :]))
+        hit_pairs = tf.gather(candidates, hits[:, 0])
         hit_cells = tf.stack([tf.gather(run, hit_pairs), tf.cast(hits[:, 1], tf.int32)], 1)
         hit_counts = tf.scatter_nd(hit_cells, tf.ones(tf.shape(hit_pairs)),
                                    [run_count, self.num_sampled])
