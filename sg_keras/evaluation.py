@@ -14,7 +14,6 @@ import os
 import re
 
 import numpy as np
-import scipy.stats
 
 from sg_keras.errors import UsageError
 from sg_keras.vectors import unit_rows
@@ -230,6 +229,7 @@ class WordVectors:
             human.append(score)
         if len(model) < 2:
             return SimilarityResult(float("nan"), float("nan"), len(model), oov)
+        import scipy.stats  # here, not at the top: it adds ~50 MiB and ~1 s to every `train`
         return SimilarityResult(float(scipy.stats.spearmanr(human, model)[0]),
                                 float(scipy.stats.pearsonr(human, model)[0]), len(model), oov)
 
