@@ -1,5 +1,6 @@
 """Keras callbacks used while training."""
 
+import math
 import os
 import re
 import time
@@ -45,6 +46,23 @@ class TrainingSpeed(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             self._add(self._batches, logs)
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Ends training with a UsageError once the loss is NaN or infinite.
+
+    Like keras.callbacks.TerminateOnNaN, but the run fails (one line, exit 2)
+    instead of saving a model of NaNs; checked once per execution.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            raise UsageError(f"training diverged: the loss is {loss} after step {batch + 1} "
+                             f"of epoch {self._epoch + 1}; try a smaller --learning_rate")
 
 
 class WordVectorEvaluation(keras.callbacks.Callback):

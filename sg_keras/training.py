@@ -20,8 +20,8 @@ import keras
 from absl import logging
 
 from sg_keras import distribute, pairs, projector, text, vectors
-from sg_keras.callbacks import (EmbeddingProjector, NearestNeighbourSummary, TrainingSpeed,
-                                WordVectorEvaluation, probe_word_ids)
+from sg_keras.callbacks import (EmbeddingProjector, NearestNeighbourSummary, StopOnDivergence,
+                                TrainingSpeed, WordVectorEvaluation, probe_word_ids)
 from sg_keras.errors import UsageError
 from sg_keras.io_utils import atomic_write_text
 from sg_keras.model import LOSSES, LinearDecay, SkipGram
@@ -229,6 +229,7 @@ def _callbacks(config, model_dir, vocab, probe_ids, pairs_per_word, evaluations,
     os.makedirs(checkpoints, exist_ok=True)
     return [
         TrainingSpeed(config.batch_size, pairs_per_word),
+        StopOnDivergence(),
         *evaluations,
         keras.callbacks.ModelCheckpoint(
             os.path.join(checkpoints, "latest.weights.h5"), save_weights_only=True),

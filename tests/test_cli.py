@@ -119,6 +119,15 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(corpora, flags, message
     assert not (corpora / "model").exists()
 
 
+def test_a_diverging_run_fails_without_writing_a_model(corpora):
+    result = sg_keras("train", "--model_dir=model", "--corpus=good.txt", "--dim=8",
+                      "--learning_rate=1e30", "--verbosity=-1", cwd=corpora)
+    assert_usage_error(result, "training diverged: the loss is")
+    assert "try a smaller --learning_rate" in result.stderr
+    assert not (corpora / "model" / "model.keras").exists()
+    assert not (corpora / "model" / "vectors.txt").exists()
+
+
 def test_invalid_utf8_is_replaced_counted_and_reported(tmp_path):
     lines = [" ".join(f"w{(i * 7 + j) % 20}" for j in range(10)) for i in range(200)]
     (tmp_path / "c.txt").write_bytes("\n".join(lines).encode() + b"\nbad \xff\xfe w1\n")
