@@ -3,7 +3,8 @@
     .venv/bin/python -m benchmarks.run [--corpus=PATH] [--epochs=1] [--systems=sg_keras,gensim,tutorial]
 
 Each system runs as its own process with the same settings; the harness
-measures wall time and peak RSS of that process (os.wait4), counts raw words/s
+measures wall time and peak RSS of that process (os.wait4, through
+benchmarks/peak_rss.py so that the harness's own memory is not counted), counts raw words/s
 as corpus words x epochs / wall time (whole process: start to vectors
 written), evaluates the written vectors (analogy@30k, WS-353, SimLex-999) and
 appends a Markdown section with the exact command to benchmarks/RESULTS.md.
@@ -48,11 +49,14 @@ flags.DEFINE_integer("repeats", 1, "Runs of each system, interleaved (A B A B â€
 
 
 def measure(command):
-    """Runs command; returns (wall seconds, peak RSS in MiB, exit status)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    return time.perf_counter() - started, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+    """Runs command; returns (wall seconds, its peak RSS in MiB, exit status)."""
+    with tempfile.NamedTemporaryFile("r") as rss_file:
+        started = time.perf_counter()
+        status = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "peak_rss.py"),
+                                 rss_file.name, *command], stdout=subprocess.DEVNULL).returncode
+        wall = time.perf_counter() - started
+        peak_kib = int(rss_file.read() or 0)
+    return wall, peak_kib / 1024, status
 
 
 def count_words(path):

@@ -54,3 +54,27 @@ def test_components_reports_pipeline_and_step_speed(tiny):
                         "--loss=softmax", "--max_vocab_size=30")
     assert "input pipeline alone:" in output and "train step alone:" in output
     assert "% of this machine's measured float32 matmul" in output
+
+
+def test_peak_rss_is_the_commands_own_not_the_harness(tmp_path):
+    # A child forked straight from a process holding 400 MiB reports >= 400 MiB as its
+    # ru_maxrss; through the launcher a bare Python reports its own tens of MiB.
+    probe = (
+        "import os, subprocess, sys, numpy\n"
+        "held = numpy.ones(400 * 2**20 // 8)\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'pass'])\n"
+        "print(os.wait4(child.pid, 0)[2].ru_maxrss // 1024)\n"
+        f"subprocess.run([sys.executable, {os.path.join(REPO, 'benchmarks', 'peak_rss.py')!r}, "
+        f"{str(tmp_path / 'rss')!r}, sys.executable, '-c', 'pass'], check=True)\n")
+    direct_mib = int(subprocess.run([sys.executable, "-c", probe], capture_output=True,
+                                    text=True, check=True).stdout)
+    launched_mib = int((tmp_path / "rss").read_text()) // 1024
+    assert direct_mib >= 400
+    assert 0 < launched_mib < 100
+
+
+def test_peak_rss_passes_the_exit_status_on(tmp_path):
+    status = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "peak_rss.py"),
+                             str(tmp_path / "rss"), sys.executable, "-c", "raise SystemExit(3)"])
+    assert status.returncode == 3
+    assert int((tmp_path / "rss").read_text()) > 0
