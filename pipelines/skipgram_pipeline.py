@@ -19,6 +19,7 @@ from absl import app, flags, logging
 
 from pipelines import (evaluator, example_gen, orchestration, pusher, statistics_gen, trainer,
                        transform)
+from sg_keras import training_flags
 from sg_keras.errors import UsageError, parse_flags_or_exit
 
 FLAGS = flags.FLAGS
@@ -26,21 +27,6 @@ flags.DEFINE_list("corpus", [], "corpus files (plain text or gzip), comma-separa
 flags.DEFINE_string("pipeline_root", None, "directory of the stages' artifacts")
 flags.DEFINE_string("serving_model_dir", None, "TF Serving model base path (saved_models/NAME)")
 flags.DEFINE_integer("eval_percent", 10, "percentage of lines (by hash) in the eval split")
-flags.DEFINE_string("tokenizer", "unicode", "unicode or whitespace")
-flags.DEFINE_integer("min_count", 5, "minimum count of a vocabulary word")
-flags.DEFINE_integer("max_vocab_size", 0, "keep at most this many words (0: all)")
-flags.DEFINE_integer("dim", 100, "size of the word vectors")
-flags.DEFINE_integer("window", 5, "maximum distance of a context word")
-flags.DEFINE_integer("negative", 5, "negative samples per pair (--loss=negative)")
-flags.DEFINE_integer("num_sampled", 64, "noise words per batch")
-flags.DEFINE_float("sample", 1e-3, "subsampling threshold (0: off)")
-flags.DEFINE_boolean("shrink_window", True, "draw each centre word's window from 1..window")
-flags.DEFINE_integer("epochs", 5, "training epochs (0: save the untrained model)")
-flags.DEFINE_integer("batch_size", 4096, "pairs per batch")
-flags.DEFINE_string("loss", "negative", "negative, sampled or softmax")
-flags.DEFINE_float("learning_rate", 0.025, "initial learning rate")
-flags.DEFINE_integer("seed", 1, "random seed")
-flags.DEFINE_integer("steps_per_execution", 32, "steps per tf.function call")
 flags.DEFINE_list("eval_analogies", [], "analogy files for the Evaluator")
 flags.DEFINE_list("eval_similarity", [], "word-pair similarity files for the Evaluator")
 flags.DEFINE_string("min_analogy_accuracy", "", "blessing: minimum accuracy on each analogy file")
@@ -54,25 +40,13 @@ STAGES = ("ExampleGen", "StatisticsGen", "Transform", "Trainer", "Evaluator", "P
 
 @dataclasses.dataclass
 class PipelineConfig:
+    """A pipeline run: its inputs and outputs, the training settings and the blessing."""
+
     corpus: list
     pipeline_root: str
     serving_model_dir: str
+    training: dict = dataclasses.field(default_factory=dict)  # TrainConfig keyword arguments
     eval_percent: int = 10
-    tokenizer: str = "unicode"
-    min_count: int = 5
-    max_vocab_size: int = 0
-    dim: int = 100
-    window: int = 5
-    negative: int = 5
-    num_sampled: int = 64
-    sample: float = 1e-3
-    shrink_window: bool = True
-    epochs: int = 5
-    batch_size: int = 4096
-    loss: str = "negative"
-    learning_rate: float = 0.025
-    seed: int = 1
-    steps_per_execution: int = 32
     eval_analogies: list = dataclasses.field(default_factory=list)
     eval_similarity: list = dataclasses.field(default_factory=list)
     min_analogy_accuracy: str = ""
@@ -88,14 +62,14 @@ def run_pipeline(config):
     example_gen.check(config.corpus, config.eval_percent)
     thresholds = evaluator.parse_thresholds(dataclasses.asdict(config))
     pusher.check(config.serving_model_dir)
-    settings = dataclasses.asdict(config)
+    settings = trainer.settings(config.training)
     root = config.pipeline_root
     results = {}
     results["ExampleGen"] = examples = example_gen.run(root, config.corpus, config.eval_percent)
-    results["StatisticsGen"] = statistics_gen.run(root, examples, config.tokenizer,
-                                                  config.min_count)
+    results["StatisticsGen"] = statistics_gen.run(root, examples, settings["tokenizer"],
+                                                  settings["min_count"])
     results["Transform"] = transformed = transform.run(
-        root, examples, config.tokenizer, config.min_count, config.max_vocab_size)
+        root, examples, settings["tokenizer"], settings["min_count"], settings["max_vocab_size"])
     results["Trainer"] = trained = trainer.run(root, examples, transformed, settings)
     results["Evaluator"] = evaluated = evaluator.run(
         root, examples, trained, config.eval_analogies, config.eval_similarity, thresholds,
@@ -105,8 +79,9 @@ def run_pipeline(config):
 
 
 def config_from_flags():
-    names = [f.name for f in dataclasses.fields(PipelineConfig)]
-    return PipelineConfig(**{name: FLAGS[name].value for name in names})
+    names = [f.name for f in dataclasses.fields(PipelineConfig) if f.name != "training"]
+    return PipelineConfig(training=training_flags.settings(),
+                          **{name: FLAGS[name].value for name in names})
 
 
 def main(argv):

@@ -20,12 +20,24 @@ import numpy as np
 
 from pipelines import orchestration
 from sg_keras import training
+from sg_keras.errors import UsageError
 from sg_keras.vocab import Vocabulary, vocab_path
 
 NAME = "Trainer"
 TRAINING_SETTINGS = ("dim", "window", "negative", "num_sampled", "sample", "shrink_window",
                      "epochs", "batch_size", "loss", "learning_rate", "seed",
                      "steps_per_execution")
+
+
+def settings(training_settings):
+    """The Trainer's and Transform's settings: ``training_settings`` (TrainConfig keyword
+    arguments) with TrainConfig's defaults filled in."""
+    try:
+        config = training.TrainConfig(corpus=[], model_dir="", **training_settings)
+    except TypeError as error:
+        raise UsageError(f"bad training settings: {error}") from None
+    names = TRAINING_SETTINGS + ("tokenizer", "min_count", "max_vocab_size")
+    return {name: getattr(config, name) for name in names}
 
 
 def _save_untrained(config):

@@ -17,6 +17,7 @@ import sys
 
 from absl import app, flags, logging
 
+from sg_keras import training_flags
 from sg_keras.errors import UsageError, parse_flags_or_exit
 
 FLAGS = flags.FLAGS
@@ -25,26 +26,6 @@ COMMANDS = ("train", "similar", "pairs", "evaluate", "export", "projector")
 flags.DEFINE_list("corpus", None, "Corpus files (plain text or .gz), comma-separated; "
                   "default: text8, downloaded once into the Keras cache.")
 flags.DEFINE_string("model_dir", None, "Directory of the model to train or use.")
-flags.DEFINE_integer("dim", 100, "Size of the word vectors.")
-flags.DEFINE_integer("window", 5, "Maximum distance between centre and context word.")
-flags.DEFINE_integer("negative", 5, "Noise words per pair (k) for --loss=negative.")
-flags.DEFINE_integer("num_sampled", 64,
-                     "Noise words drawn per batch, shared by its pairs (negative, sampled).")
-flags.DEFINE_float("sample", None, "Subsampling threshold t (word2vec.c's -sample); 0 = off. "
-                   "Default: 1e-3 for train, 0 for pairs.")
-flags.DEFINE_boolean("shrink_window", None, "Draw each centre word's window from 1..window. "
-                     "Default: on for train, off for pairs.")
-flags.DEFINE_integer("min_count", 5, "Drop words seen fewer times.")
-flags.DEFINE_integer("max_vocab_size", 0, "Keep at most this many most frequent words (0 = all).")
-flags.DEFINE_integer("epochs", 5, "Passes over the corpus.")
-flags.DEFINE_integer("batch_size", 4096, "Training pairs per step.")
-flags.DEFINE_string("loss", "negative", "Objective: negative, softmax or sampled.")
-flags.DEFINE_float("learning_rate", 0.025, "Initial SGD learning rate (per pair), decays "
-                   "linearly to 1e-4 of it.")
-flags.DEFINE_integer("seed", 1, "Random seed: runs with the same seed draw the same samples.")
-flags.DEFINE_string("tokenizer", "unicode", "unicode (NFKC, case folding, punctuation "
-                    "dropped) or whitespace (pre-tokenised corpora such as text8).")
-flags.DEFINE_integer("steps_per_execution", 32, "Training steps per tf.function call.")
 flags.DEFINE_string("strategy", "default", "`train`: tf.distribute strategy: default, mirrored "
                     "(this machine's devices), multi_worker or parameter_server (a cluster "
                     "described by the TF_CONFIG environment variable; README: Scaling out).")
@@ -72,17 +53,9 @@ def _train(args):
         raise UsageError(f"train takes no positional arguments, got {' '.join(args)}")
     config = training.TrainConfig(
         corpus=FLAGS.corpus or [data.text8_path()], model_dir=FLAGS.model_dir,
-        dim=FLAGS.dim, window=FLAGS.window, negative=FLAGS.negative,
-        num_sampled=FLAGS.num_sampled,
-        sample=1e-3 if FLAGS.sample is None else FLAGS.sample,
-        shrink_window=True if FLAGS.shrink_window is None else FLAGS.shrink_window,
-        min_count=FLAGS.min_count, max_vocab_size=FLAGS.max_vocab_size, epochs=FLAGS.epochs,
-        batch_size=FLAGS.batch_size, loss=FLAGS.loss, learning_rate=FLAGS.learning_rate,
-        seed=FLAGS.seed, tokenizer=FLAGS.tokenizer,
-        steps_per_execution=FLAGS.steps_per_execution,
         eval_analogies=FLAGS.eval_analogies, eval_similarity=FLAGS.eval_similarity,
         restrict_vocab=FLAGS.restrict_vocab, probe_words=FLAGS.probe_words,
-        strategy=FLAGS.strategy)
+        strategy=FLAGS.strategy, **training_flags.settings())
     config.validate()
     training.train(config)
     if distribute.connect(config.strategy).is_chief:

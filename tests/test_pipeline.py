@@ -31,7 +31,7 @@ def setup(tmp_path):
     return PipelineConfig(corpus=[str(corpus)], pipeline_root=str(tmp_path / "root"),
                           serving_model_dir=str(tmp_path / "saved_models" / "planted"),
                           eval_analogies=[str(analogies)], eval_similarity=[str(pairs)],
-                          min_spearman="0.5", tolerance="0.3", **TINY)
+                          min_spearman="0.5", tolerance="0.3", training=TINY)
 
 
 def metadata(result):
@@ -102,7 +102,7 @@ def test_push_then_cached_rerun_then_worse_model_is_not_pushed(setup):
     assert versions(serving) == ["1"]
 
     # A clearly worse model (dim 2, untrained) is not blessed and not pushed.
-    worse = run_pipeline(dataclasses.replace(config, dim=2, epochs=0))
+    worse = run_pipeline(dataclasses.replace(config, training={**TINY, "dim": 2, "epochs": 0}))
     assert worse["ExampleGen"].cached and worse["Transform"].cached
     assert not worse["Trainer"].cached
     evaluation = orchestration.read_json(worse["Evaluator"].outputs["evaluation"])
@@ -116,7 +116,7 @@ def test_push_then_cached_rerun_then_worse_model_is_not_pushed(setup):
     # Another good model is compared with version 1, blessed and pushed as version 2.
     # (the same training in other executions: the same figures, so "not worse" is certain;
     # the planted corpus's 2 analogy questions are too few to rank two seeds)
-    other = run_pipeline(dataclasses.replace(config, steps_per_execution=4))
+    other = run_pipeline(dataclasses.replace(config, training={**TINY, "steps_per_execution": 4}))
     assert other["Evaluator"].outputs["baseline_version"] == 1
     assert other["Pusher"].outputs["version"] == 2 and versions(serving) == ["1", "2"]
 
@@ -146,11 +146,12 @@ def test_a_killed_trainer_resumes_on_rerun(tmp_path):
     planted_corpus(corpus, sentences=3000)
     config = PipelineConfig(corpus=[str(corpus)], pipeline_root=str(tmp_path / "root"),
                             serving_model_dir=str(tmp_path / "saved_models" / "planted"),
-                            **{**TINY, "epochs": 12})
+                            training={**TINY, "epochs": 12})
+    settings = {**dataclasses.asdict(config), **config.training}
+    del settings["training"]
     argv = [sys.executable, "-m", "pipelines.skipgram_pipeline"] + [
-        f"--{f.name}={','.join(v) if isinstance(v, list) else v}"
-        for f in dataclasses.fields(config) for v in [getattr(config, f.name)]
-        if not (isinstance(v, list) and not v)]
+        f"--{name}={','.join(v) if isinstance(v, list) else v}"
+        for name, v in settings.items() if not (isinstance(v, list) and not v)]
     log = open(tmp_path / "first.log", "w")
     process = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     backup = os.path.join(config.pipeline_root, "Trainer", "*", "backup", "training_metadata.json")
