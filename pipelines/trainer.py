@@ -33,11 +33,9 @@ def settings(training_settings):
     """The Trainer's and Transform's settings: ``training_settings`` (TrainConfig keyword
     arguments) with TrainConfig's defaults filled in."""
     try:
-        config = training.TrainConfig(corpus=[], model_dir="", **training_settings)
+        return training.TrainConfig(corpus=[], model_dir="", **training_settings).settings()
     except TypeError as error:
         raise UsageError(f"bad training settings: {error}") from None
-    names = TRAINING_SETTINGS + ("tokenizer", "min_count", "max_vocab_size")
-    return {name: getattr(config, name) for name in names}
 
 
 def _save_untrained(config):
