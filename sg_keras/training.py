@@ -17,6 +17,7 @@ import shutil
 import time
 
 import keras
+import tensorflow as tf
 from absl import logging
 
 from sg_keras import distribute, pairs, projector, text, vectors
@@ -88,6 +89,27 @@ class TrainConfig:
                              "restrict_vocab", "probe_words", "strategy")}
 
 
+SPARSE_LOSSES = ("negative", "sampled")  # their train step is many small ops
+
+
+def limit_op_threads(loss):
+    """One thread per TensorFlow op for the sparse objectives, unless TF_NUM_INTRAOP_THREADS is set.
+
+    Their step is a chain of small ops on [batch, dim] tensors: splitting each op
+    across the cores cost more CPU than it saved, CPU the input pipeline needs
+    (benchmarks/RESULTS.md); independent ops still run in parallel (inter-op).
+    Only possible before TensorFlow's runtime starts; later it is left as it is.
+    """
+    if loss not in SPARSE_LOSSES or "TF_NUM_INTRAOP_THREADS" in os.environ:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        logging.debug("TensorFlow ops run on one thread each (TF_NUM_INTRAOP_THREADS overrides)")
+    except RuntimeError:
+        logging.info("TensorFlow's runtime has started: its intra-op threads stay at %d",
+                     tf.config.threading.get_intra_op_parallelism_threads())
+
+
 def _write_json(path, content):
     atomic_write_text(path, json.dumps(content, indent=2, sort_keys=True) + "\n")
 
@@ -137,6 +159,7 @@ def train(config, extra_callbacks=()):
     chief train alongside it and write into temporary directories, removed at the end.
     """
     config.validate()
+    limit_op_threads(config.loss)
     distribution = distribute.connect(config.strategy)
     if distribution.reads_corpus:
         text.check_corpus_files(config.corpus)

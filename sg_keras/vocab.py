@@ -66,25 +66,44 @@ class Vocabulary:
 
 
 def count_words(corpus, tokenizer):
-    """Counts every token of a text.Corpus in a streaming pass (in-graph tokenising).
+    """Counts every token of a text.Corpus in a streaming pass, all in-graph.
 
+    Blocks are tokenised and counted in parallel; the block counts are added
+    into a hash table word → (count, rank of first occurrence) by one
+    ``tf.function`` loop over the dataset, with no Python per block or word.
     Returns (Counter word → count in first-occurrence order, CorpusCounts).
     """
 
     def block_counts(sentences):
         words = text.tokenize(sentences, tokenizer, valid_utf8=True)
-        unique, _, counts = tf.unique_with_counts(words.flat_values)
+        unique, _, counts = tf.unique_with_counts(words.flat_values, out_idx=tf.int64)
         return unique, counts, tf.math.count_nonzero(words.row_lengths())
 
-    counter = collections.Counter()
-    tokens = sentences = 0
+    table = tf.lookup.experimental.MutableHashTable(
+        tf.string, tf.int64, default_value=tf.constant([0, -1], tf.int64))
     dataset = corpus.dataset().map(
         block_counts, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    for unique, counts, block_sentences in dataset.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
-        counter.update(dict(zip(unique.tolist(), counts.tolist())))
-        tokens += int(counts.sum())
-        sentences += int(block_sentences)
-    return counter, CorpusCounts(tokens, sentences, corpus.invalid_utf8)
+
+    @tf.function
+    def count_blocks():
+        tokens = sentences = distinct = tf.constant(0, tf.int64)
+        for unique, counts, block_sentences in dataset.prefetch(tf.data.AUTOTUNE):
+            seen = table.lookup(unique)  # `unique` is in first-occurrence order
+            new = tf.cast(seen[:, 1] < 0, tf.int64)
+            first = tf.where(new > 0, distinct + tf.cumsum(new, exclusive=True), seen[:, 1])
+            table.insert(unique, tf.stack([seen[:, 0] + counts, first], axis=1))
+            distinct += tf.reduce_sum(new)
+            tokens += tf.reduce_sum(counts)
+            sentences += block_sentences
+        return tokens, sentences
+
+    tokens, sentences = count_blocks()
+    words, values = table.export()
+    values = values.numpy()
+    order = np.argsort(values[:, 1])
+    counter = collections.Counter(
+        dict(zip(words.numpy()[order].tolist(), values[order, 0].tolist())))
+    return counter, CorpusCounts(int(tokens), int(sentences), corpus.invalid_utf8)
 
 
 def build_vocabulary(counter, min_count, max_vocab_size=None):

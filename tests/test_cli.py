@@ -132,9 +132,11 @@ def test_invalid_utf8_is_replaced_counted_and_reported(tmp_path):
     lines = [" ".join(f"w{(i * 7 + j) % 20}" for j in range(10)) for i in range(200)]
     (tmp_path / "c.txt").write_bytes("\n".join(lines).encode() + b"\nbad \xff\xfe w1\n")
     result = sg_keras("train", "--corpus=c.txt", "--model_dir=m", "--epochs=1",
-                      "--min_count=1", "--dim=8", cwd=tmp_path)
+                      "--min_count=1", "--dim=8", "--verbosity=1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "2 invalid UTF-8 byte sequences were replaced" in result.stderr
+    # Set before TensorFlow's runtime started, as it must be (training.limit_op_threads).
+    assert "TensorFlow ops run on one thread each" in result.stderr
     assert '"invalid_utf8": 2' in (tmp_path / "m" / "config.json").read_text()
 
 

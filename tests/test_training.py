@@ -1,5 +1,7 @@
 import json
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -150,3 +152,30 @@ def test_a_bad_evaluation_file_fails_before_training(planted, tmp_path):
     with pytest.raises(UsageError, match="bad.txt:1: expected 4 words"):
         training.train(config_for(corpus, tmp_path / "m", eval_analogies=[str(bad)]))
     assert not (tmp_path / "m").exists()
+
+
+
+def _intra_op_threads_after(call, overrides=None):
+    """TF's intra-op thread setting after ``call`` (Python) in a fresh process."""
+    environment = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"}
+    program = ("import tensorflow as tf; from absl import logging; "
+               "from sg_keras import training; logging.set_verbosity('info'); "
+               f"{call}; print(tf.config.threading.get_intra_op_parallelism_threads())")
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                            env={**environment, **(overrides or {})}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return int(result.stdout.split()[-1]), result.stderr
+
+
+@pytest.mark.parametrize("loss, overrides, threads", [
+    ("negative", {}, 1), ("sampled", {}, 1), ("softmax", {}, 0),
+    ("negative", {"TF_NUM_INTRAOP_THREADS": "2"}, 0)])
+def test_sparse_objectives_run_ops_on_one_thread_unless_told_otherwise(loss, overrides,
+                                                                       threads):
+    assert _intra_op_threads_after(f"training.limit_op_threads({loss!r})", overrides)[0] == threads
+
+
+def test_op_threads_stay_once_the_runtime_has_started():
+    threads, log = _intra_op_threads_after("tf.constant(1) + 1; "
+                                           "training.limit_op_threads('negative')")
+    assert threads == 0 and "runtime has started" in log
