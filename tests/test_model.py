@@ -133,11 +133,13 @@ def test_train_step_lowers_the_loss_of_a_repeated_batch(loss):
     ([2, 2, 3, 2, 9, 9, 9], [1, 4, 5, 7, 7, 1, 9]),
 ])
 @pytest.mark.parametrize("pair_rows", [False, True])
-def test_hand_derived_negative_sampling_gradients_match_autodiff(centre, context, pair_rows):
+@pytest.mark.parametrize("scale", [1.0, 8.0])  # 8: logits far into σ's flat tails (±100s)
+def test_hand_derived_negative_sampling_gradients_match_autodiff(centre, context, pair_rows,
+                                                                 scale):
     model = make_model("negative")
     rng = np.random.default_rng(5)
-    model.embedding.embeddings.assign(rng.normal(size=(10, 8)))
-    model.context_softmax.kernel.assign(rng.normal(size=(10, 8)))
+    model.embedding.embeddings.assign(scale * rng.normal(size=(10, 8)))
+    model.context_softmax.kernel.assign(scale * rng.normal(size=(10, 8)))
     noise = tf.constant([0, 1, 1, 7], tf.int64)
     model._noise = lambda count: noise  # the same draw for both computations
     centre, context = tf.constant(centre), tf.constant(context)
