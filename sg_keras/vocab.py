@@ -68,10 +68,10 @@ class Vocabulary:
 def count_words(corpus, tokenizer):
     """Counts every token of a text.Corpus in a streaming pass, all in-graph.
 
-    Blocks are tokenised and counted in parallel; one ``tf.function`` loop over
-    the blocks gives each new word the next rank in a hash table word → rank
-    (first-occurrence order) and adds the block's counts at those ranks, with
-    no Python per block or word.
+    Blocks are tokenised and counted in parallel; the block counts are added
+    into a hash table word → (count, rank of first occurrence) by one
+    ``tf.function`` loop over the dataset, with no Python per block or word,
+    and work per block in proportion to the block, however many words came before.
     Returns (Counter word → count in first-occurrence order, CorpusCounts).
     """
 
@@ -80,34 +80,31 @@ def count_words(corpus, tokenizer):
         unique, _, counts = tf.unique_with_counts(words.flat_values, out_idx=tf.int64)
         return unique, counts, tf.math.count_nonzero(words.row_lengths())
 
-    ranks = tf.lookup.experimental.MutableHashTable(tf.string, tf.int64, default_value=-1)
+    table = tf.lookup.experimental.MutableHashTable(
+        tf.string, tf.int64, default_value=tf.constant([0, -1], tf.int64))
     dataset = corpus.dataset().map(
         block_counts, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     @tf.function
     def count_blocks():
-        counts = tf.zeros([0], tf.int64)  # by rank
-        sentences = tf.constant(0, tf.int64)
-        for unique, unique_counts, block_sentences in dataset:
-            tf.autograph.experimental.set_loop_options(
-                shape_invariants=[(counts, tf.TensorShape([None]))])
-            rank = tf.reshape(ranks.lookup(unique), [-1])  # unique: first-occurrence order
-            new = rank < 0
-            new_rank = tf.size(counts, tf.int64) + tf.cumsum(tf.cast(new, tf.int64),
-                                                             exclusive=True)
-            ranks.insert(tf.boolean_mask(unique, new), tf.boolean_mask(new_rank, new))
-            counts = tf.concat([counts, tf.zeros(tf.math.count_nonzero(new)[None], tf.int64)], 0)
-            counts = tf.tensor_scatter_nd_add(
-                counts, tf.where(new, new_rank, rank)[:, None], unique_counts)
+        tokens = sentences = distinct = tf.constant(0, tf.int64)
+        for unique, counts, block_sentences in dataset.prefetch(tf.data.AUTOTUNE):
+            seen = table.lookup(unique)  # `unique` is in first-occurrence order
+            new = tf.cast(seen[:, 1] < 0, tf.int64)
+            first = tf.where(new > 0, distinct + tf.cumsum(new, exclusive=True), seen[:, 1])
+            table.insert(unique, tf.stack([seen[:, 0] + counts, first], axis=1))
+            distinct += tf.reduce_sum(new)
+            tokens += tf.reduce_sum(counts)
             sentences += block_sentences
-        return counts, sentences
+        return tokens, sentences
 
-    counts, sentences = count_blocks()
-    words, word_ranks = ranks.export()
-    words = words.numpy()[np.argsort(word_ranks.numpy())]
-    counter = collections.Counter(dict(zip(words.tolist(), counts.numpy().tolist())))
-    return counter, CorpusCounts(int(tf.reduce_sum(counts)), int(sentences),
-                                 corpus.invalid_utf8)
+    tokens, sentences = count_blocks()
+    words, values = table.export()
+    values = values.numpy()
+    order = np.argsort(values[:, 1])
+    counter = collections.Counter(
+        dict(zip(words.numpy()[order].tolist(), values[order, 0].tolist())))
+    return counter, CorpusCounts(int(tokens), int(sentences), corpus.invalid_utf8)
 
 
 def build_vocabulary(counter, min_count, max_vocab_size=None):
