@@ -154,7 +154,6 @@ def test_a_bad_evaluation_file_fails_before_training(planted, tmp_path):
     assert not (tmp_path / "m").exists()
 
 
-
 def _intra_op_threads_after(call, overrides=None):
     """TF's intra-op thread setting after ``call`` (Python) in a fresh process."""
     environment = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"}
