@@ -60,6 +60,7 @@ def main(argv):
                                   batch_size=FLAGS.batch_size, num_sampled=FLAGS.num_sampled,
                                   sample=FLAGS.sample, max_vocab_size=FLAGS.max_vocab_size,
                                   tokenizer="whitespace")
+    training.limit_op_threads(config.loss)  # the step as `sg-keras train` runs it
     corpus = text.Corpus(config.corpus)
     counter, _ = count_words(corpus, config.tokenizer)
     vocab = build_vocabulary(counter, config.min_count, config.max_vocab_size)
