@@ -6,7 +6,9 @@ very long line) as 1-D string tensors. Everything per-token happens in TF ops,
 starting with :func:`tokenize`, the same function the serving export runs.
 """
 
+import atexit
 import codecs
+import gc
 import gzip
 import os
 import threading
@@ -28,6 +30,13 @@ BLOCK_CHARS = 256 * 1024  # measured against 1 MiB: as fast, ~70 MiB less peak m
 
 # Runs of letters, combining marks and digits are words; anything else separates.
 _NON_WORD = r"[^\p{L}\p{M}\p{N}]+"
+
+# tf.data calls the corpus reader (a Python generator) from its own threads. A
+# pipeline left in a reference cycle, as an exception out of model.fit leaves it
+# (its traceback), would be freed only while Python shuts down, when those threads
+# may no longer take the GIL: tf.data then waits for them forever and the process
+# hangs instead of exiting. Collect such cycles while Python still runs them.
+atexit.register(gc.collect)
 
 # The characters with Unicode's White_Space property beyond ASCII's (which
 # tf.strings.split splits on): NEL, NBSP, Ogham space, the General Punctuation
