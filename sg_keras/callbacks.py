@@ -6,6 +6,7 @@ import re
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from sg_keras import evaluation, projector, text, vectors
@@ -49,10 +50,12 @@ class TrainingSpeed(keras.callbacks.Callback):
 
 
 class StopOnDivergence(keras.callbacks.Callback):
-    """Ends training with a UsageError once the loss is NaN or infinite.
+    """Ends training with a UsageError once the loss or the word vectors are not finite.
 
     Like keras.callbacks.TerminateOnNaN, but the run fails (one line, exit 2)
-    instead of saving a model of NaNs; checked once per execution.
+    instead of saving a model of NaNs. The loss is checked once per execution;
+    the word vectors at each epoch's end (a saturated loss can stay finite while
+    they overflow), before the callbacks after this one save or read them.
     """
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -61,8 +64,15 @@ class StopOnDivergence(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = float((logs or {}).get("loss", 0.0))
         if not math.isfinite(loss):
-            raise UsageError(f"training diverged: the loss is {loss} after step {batch + 1} "
-                             f"of epoch {self._epoch + 1}; try a smaller --learning_rate")
+            self._fail(f"the loss is {loss} after step {batch + 1} of epoch {self._epoch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not np.isfinite(self.model.word_vectors()).all():
+            self._fail(f"the word vectors are not finite after epoch {epoch + 1}")
+
+    @staticmethod
+    def _fail(what):
+        raise UsageError(f"training diverged: {what}; try a smaller --learning_rate")
 
 
 class WordVectorEvaluation(keras.callbacks.Callback):

@@ -186,7 +186,9 @@ def train(config, extra_callbacks=()):
         callback.words = vocab.words
     expected_pairs = pairs.expected_pairs(vocab.counts, config.sample, config.window,
                                           config.shrink_window, counts.sentences)
-    steps_per_epoch = max(1, round(expected_pairs / config.batch_size))
+    steps_per_epoch, steps_per_execution = epoch_steps(
+        expected_pairs, config.batch_size, config.steps_per_execution,
+        whole_executions=config.strategy in distribute.FIT_STRATEGIES)
 
     if distribution.is_chief:
         write_dir = config.model_dir
@@ -205,7 +207,7 @@ def train(config, extra_callbacks=()):
             model.compile(
                 optimizer=keras.optimizers.SGD(
                     LinearDecay(config.learning_rate, steps_per_epoch * config.epochs)),
-                steps_per_execution=config.steps_per_execution)
+                steps_per_execution=steps_per_execution)
         callbacks = _callbacks(config, write_dir, vocab, probe_ids,
                                expected_pairs / counts.tokens, evaluations, extra_callbacks)
         verbose = 1 if logging.level_info() and distribution.is_chief else 0
@@ -219,7 +221,7 @@ def train(config, extra_callbacks=()):
             dataset = distribution.fit_input(
                 lambda batch_size: generator.dataset(corpus, batch_size, config.seed,
                                                      repeat=True), config.batch_size)
-            callbacks.insert(0, keras.callbacks.BackupAndRestore(
+            callbacks.insert(1, keras.callbacks.BackupAndRestore(  # after StopOnDivergence
                 os.path.join(write_dir, BACKUP_DIR), double_checkpoint=True))
             history = model.fit(dataset, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
                                 callbacks=callbacks, shuffle=False, verbose=verbose)
@@ -233,7 +235,7 @@ def train(config, extra_callbacks=()):
 
             history, model = distribution.fit(
                 model, shard_dataset, config.batch_size, config.epochs, steps_per_epoch,
-                config.steps_per_execution, callbacks, os.path.join(write_dir, BACKUP_DIR),
+                steps_per_execution, callbacks, os.path.join(write_dir, BACKUP_DIR),
                 verbose)
         trained = time.perf_counter()
         save_model(model, vocab, write_dir)
@@ -245,14 +247,28 @@ def train(config, extra_callbacks=()):
     return model, vocab, history
 
 
+def epoch_steps(expected_pairs, batch_size, steps_per_execution, whole_executions):
+    """(steps per epoch, steps per execution): an epoch is one expected pass over the corpus.
+
+    ``whole_executions``: model.fit runs whole executions only (Keras 3 would run an
+    epoch of 3 steps as one execution of 32), so there the epoch is rounded to a
+    whole number of executions, and an execution is at most an epoch.
+    """
+    steps = max(1, round(expected_pairs / batch_size))
+    execution = min(steps_per_execution, steps)
+    if whole_executions:
+        steps = execution * max(1, round(steps / execution))
+    return steps, execution
+
+
 def _callbacks(config, model_dir, vocab, probe_ids, pairs_per_word, evaluations,
                extra_callbacks):
     """The callbacks of a training run writing into model_dir (BackupAndRestore aside)."""
     checkpoints = os.path.join(model_dir, "checkpoints")
     os.makedirs(checkpoints, exist_ok=True)
     return [
-        TrainingSpeed(config.batch_size, pairs_per_word),
         StopOnDivergence(),
+        TrainingSpeed(config.batch_size, pairs_per_word),
         *evaluations,
         keras.callbacks.ModelCheckpoint(
             os.path.join(checkpoints, "latest.weights.h5"), save_weights_only=True),

@@ -102,6 +102,35 @@ def test_interrupted_training_resumes_where_it_stopped(planted, tmp_path):
     assert os.path.exists(tmp_path / "m" / "model.keras")
 
 
+def test_a_loss_that_turns_nan_stops_the_run_before_anything_is_saved(planted, tmp_path):
+    corpus, _ = planted
+    with pytest.raises(UsageError, match=r"training diverged: the loss is nan after step \d+ "
+                                         r"of epoch 1; try a smaller --learning_rate"):
+        training.train(config_for(corpus, tmp_path / "m", learning_rate=1e30))
+    assert not os.listdir(tmp_path / "m" / "checkpoints")
+    assert not os.path.exists(tmp_path / "m" / "model.keras")
+
+
+def test_an_epoch_is_one_pass_even_when_shorter_than_an_execution(planted, tmp_path):
+    corpus, _ = planted
+    model_dir = tmp_path / "m"
+    model, _, _ = training.train(config_for(corpus, model_dir, epochs=2, batch_size=65536))
+    expected_pairs = json.loads((model_dir / "config.json").read_text())["expected_pairs_per_epoch"]
+    steps = round(expected_pairs / 65536)
+    assert 1 <= steps < 8  # fewer than the configured steps_per_execution
+    assert int(model.optimizer.iterations) == 2 * steps  # Keras alone would run 2 * 8
+
+
+@pytest.mark.parametrize("steps_per_execution, whole_executions, expected", [
+    (32, True, (992, 32)),  # 1,000 steps rounded to whole executions for model.fit
+    (32, False, (1000, 32)),  # the custom loops run a shorter last execution
+    (2000, True, (1000, 1000)),  # an execution is at most an epoch
+])
+def test_epoch_steps(steps_per_execution, whole_executions, expected):
+    assert training.epoch_steps(1000 * 4096 + 17, 4096, steps_per_execution,
+                                whole_executions) == expected
+
+
 def test_a_model_dir_of_other_settings_is_refused(planted, tmp_path):
     corpus, _ = planted
     training.train(config_for(corpus, tmp_path / "m", epochs=1))
