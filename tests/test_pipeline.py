@@ -151,7 +151,7 @@ def test_a_killed_trainer_resumes_on_rerun(tmp_path):
     del settings["training"]
     argv = [sys.executable, "-m", "pipelines.skipgram_pipeline"] + [
         f"--{name}={','.join(v) if isinstance(v, list) else v}"
-        for name, v in settings.items() if not (isinstance(v, list) and not v)]
+        for name, v in settings.items() if not (isinstance(v, list) and not v)] + ["--verbosity=1"]
     log = open(tmp_path / "first.log", "w")
     process = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     backup = os.path.join(config.pipeline_root, "Trainer", "*", "backup", "training_metadata.json")
@@ -165,6 +165,10 @@ def test_a_killed_trainer_resumes_on_rerun(tmp_path):
         process.send_signal(signal.SIGKILL)
         process.wait()
         log.close()
+    first_log = (tmp_path / "first.log").read_text()
+    # The Trainer trains with one thread per op, like sg-keras train (set before ExampleGen).
+    assert "TensorFlow ops run on one thread each" in first_log
+    assert "runtime has started" not in first_log
     (trainer_meta,) = glob.glob(os.path.join(config.pipeline_root, "Trainer", "*", "metadata.json"))
     assert orchestration.read_json(trainer_meta)["status"] == "running"
     assert not os.path.exists(config.serving_model_dir)
