@@ -186,9 +186,9 @@ def train(config, extra_callbacks=()):
         callback.words = vocab.words
     expected_pairs = pairs.expected_pairs(vocab.counts, config.sample, config.window,
                                           config.shrink_window, counts.sentences)
+    uses_fit = config.strategy in distribute.FIT_STRATEGIES
     steps_per_epoch, steps_per_execution = epoch_steps(
-        expected_pairs, config.batch_size, config.steps_per_execution,
-        whole_executions=config.strategy in distribute.FIT_STRATEGIES)
+        expected_pairs, config.batch_size, config.steps_per_execution, whole_executions=uses_fit)
 
     if distribution.is_chief:
         write_dir = config.model_dir
@@ -209,10 +209,11 @@ def train(config, extra_callbacks=()):
                     LinearDecay(config.learning_rate, steps_per_epoch * config.epochs)),
                 steps_per_execution=steps_per_execution)
         callbacks = _callbacks(config, write_dir, vocab, probe_ids,
-                               expected_pairs / counts.tokens, evaluations, extra_callbacks)
+                               expected_pairs / counts.tokens, evaluations, extra_callbacks,
+                               backup=uses_fit)
         verbose = 1 if logging.level_info() and distribution.is_chief else 0
         started = time.perf_counter()
-        if config.strategy in distribute.FIT_STRATEGIES:
+        if uses_fit:
             # An epoch is the expected number of steps of one pass over the corpus, on
             # an endless stream of passes: Keras then knows every epoch's length
             # (progress bar, schedule) and no epoch ends on an exhausted iterator.
@@ -221,8 +222,6 @@ def train(config, extra_callbacks=()):
             dataset = distribution.fit_input(
                 lambda batch_size: generator.dataset(corpus, batch_size, config.seed,
                                                      repeat=True), config.batch_size)
-            callbacks.insert(1, keras.callbacks.BackupAndRestore(  # after StopOnDivergence
-                os.path.join(write_dir, BACKUP_DIR), double_checkpoint=True))
             history = model.fit(dataset, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
                                 callbacks=callbacks, shuffle=False, verbose=verbose)
         else:
@@ -262,12 +261,19 @@ def epoch_steps(expected_pairs, batch_size, steps_per_execution, whole_execution
 
 
 def _callbacks(config, model_dir, vocab, probe_ids, pairs_per_word, evaluations,
-               extra_callbacks):
-    """The callbacks of a training run writing into model_dir (BackupAndRestore aside)."""
+               extra_callbacks, backup):
+    """The callbacks of a training run writing into model_dir, in the order they run.
+
+    ``backup``: with BackupAndRestore (model.fit; the custom loops back up themselves).
+    StopOnDivergence comes first, so that no callback saves or reads diverged weights.
+    """
     checkpoints = os.path.join(model_dir, "checkpoints")
     os.makedirs(checkpoints, exist_ok=True)
+    backups = [keras.callbacks.BackupAndRestore(os.path.join(model_dir, BACKUP_DIR),
+                                                double_checkpoint=True)] if backup else []
     return [
         StopOnDivergence(),
+        *backups,
         TrainingSpeed(config.batch_size, pairs_per_word),
         *evaluations,
         keras.callbacks.ModelCheckpoint(
