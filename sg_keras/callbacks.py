@@ -6,10 +6,12 @@ import re
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from sg_keras import evaluation, projector, text, vectors
 from sg_keras.errors import UsageError
+from sg_keras.model import read_in_place
 
 
 class TrainingSpeed(keras.callbacks.Callback):
@@ -66,8 +68,7 @@ class StopOnDivergence(keras.callbacks.Callback):
             self._fail(f"the loss is {loss} after step {batch + 1} of epoch {self._epoch + 1}")
 
     def on_epoch_end(self, epoch, logs=None):
-        # Reduced in-graph: a numpy copy of the vectors would raise the run's peak memory.
-        if not bool(keras.ops.all(keras.ops.isfinite(self.model.embedding.embeddings))):
+        if not np.isfinite(self.model.word_vectors()).all():
             self._fail(f"the word vectors are not finite after epoch {epoch + 1}")
 
     @staticmethod
@@ -183,8 +184,8 @@ class EmbeddingProjector(keras.callbacks.Callback):
         self.top = top
 
     def on_train_end(self, logs=None):
-        projector.write(self.run_dir, self.words, self.counts, self.model.word_vectors(),
-                        self.top)
+        projector.write(self.run_dir, self.words, self.counts,
+                        read_in_place(self.model.embedding.embeddings), self.top)
 
 
 def _markdown(word):

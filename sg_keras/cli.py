@@ -114,6 +114,7 @@ def _pairs(args):
 
 def _projector(args):
     from sg_keras import projector, training
+    from sg_keras.model import read_in_place
 
     if args:
         raise UsageError(f"projector takes no positional arguments, got {' '.join(args)}")
@@ -123,7 +124,8 @@ def _projector(args):
         raise UsageError(f"--top must be at least 1, got {FLAGS.top}")
     model, vocab, _ = training.load_trained(FLAGS.model_dir)
     run_dir = projector.run_dir(FLAGS.model_dir)
-    points = projector.write(run_dir, vocab.words, vocab.counts, model.word_vectors(), FLAGS.top)
+    points = projector.write(run_dir, vocab.words, vocab.counts,
+                             read_in_place(model.embedding.embeddings), FLAGS.top)
     print(f"projector files for {points} words written to {run_dir}; view them with "
           f"tensorboard --logdir={os.path.dirname(run_dir)}")
     return 0

@@ -95,6 +95,21 @@ def noise_distribution(counts):
     return weights / weights.sum()
 
 
+def read_in_place(variable):
+    """The value of a Keras variable; a sparsely updated one stops being copied on reads.
+
+    TensorFlow copies a variable on every read once sparse ops have updated it
+    (copy-on-read mode: [V, d] copied for a few rows' update). This reads it the
+    way it reads a dense variable, sharing its buffer, and leaves it so for later
+    reads until the next sparse update, which copies the buffer only if such a
+    read is still alive (copy-on-write).
+    """
+    tf_variable = variable.value  # the tf.Variable of a Keras variable
+    if hasattr(tf_variable, "read_value_no_copy"):
+        return tf_variable.read_value_no_copy()
+    return tf.convert_to_tensor(tf_variable)
+
+
 @keras.saving.register_keras_serializable(package="sg_keras")
 class SkipGram(keras.Model):
     """Skip-gram word2vec: ``model(word_ids)`` → P(context | word) over the vocabulary.
@@ -315,8 +330,19 @@ class SkipGram(keras.Model):
         return {"loss": self.loss_tracker.result()}
 
     def word_vectors(self):
-        """The hidden-layer matrix [V, d] as numpy: row i is word i's vector."""
-        return keras.ops.convert_to_numpy(self.embedding.embeddings)
+        """The hidden-layer matrix [V, d] as read-only numpy: row i is word i's vector.
+
+        A snapshot, read in place (see read_in_place): it takes no memory of its
+        own until a training step updates the vectors.
+        """
+        return np.asarray(read_in_place(self.embedding.embeddings))
+
+    def save_own_variables(self, store):
+        # Keras saves the model's own variables before its layers': switching the
+        # matrices to in-place reads here spares each save a copy of them.
+        for variable in (self.embedding.embeddings, self.context_softmax.kernel):
+            read_in_place(variable)
+        super().save_own_variables(store)
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim,

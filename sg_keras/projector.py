@@ -22,7 +22,6 @@ Only the ``top`` most frequent words are written, by default all of them up to
 import os
 import tempfile
 
-import numpy as np
 import tensorflow as tf
 from absl import logging
 from tensorboard.plugins import projector
@@ -47,13 +46,16 @@ def write(directory, words, counts, matrix, top=None):
     """Writes the projector files for the ``top`` most frequent words; returns how many.
 
     ``words`` (by descending count), ``counts`` and the rows of ``matrix`` [V, d]
-    correspond. ``top`` defaults to all words, at most ``MAX_POINTS``. Each file
-    is replaced atomically, the config after the files it names.
+    correspond; ``matrix`` is an array or a tensor (a tensor, such as a read of
+    the model's variable, is checkpointed without a copy). ``top`` defaults to all
+    words, at most ``MAX_POINTS``. Each file is replaced atomically, the config
+    after the files it names.
     """
     points = min(len(words), top or MAX_POINTS)
     if points < len(words):
         logging.info("projector: the %d most frequent of %d words", points, len(words))
-    matrix = np.asarray(matrix[:points], np.float32)
+        matrix = matrix[:points]
+    matrix = tf.convert_to_tensor(matrix, tf.float32)
     os.makedirs(directory, exist_ok=True)
     checkpoint = tf.train.Checkpoint(embedding=tf.Variable(matrix, name=CHECKPOINT_NAME))
     checkpoint.save(os.path.join(directory, CHECKPOINT_NAME))

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from sg_keras.model import LOSSES, ContextSoftmax, LinearDecay, SkipGram, noise_distribution
+from sg_keras.model import (LOSSES, ContextSoftmax, LinearDecay, SkipGram, noise_distribution,
+                            read_in_place)
 
 COUNTS = np.array([500, 200, 100, 50, 20, 10, 5, 5, 3, 1])
 
@@ -21,6 +22,45 @@ def test_call_gives_a_distribution_over_the_vocabulary():
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
     # The hidden layer is an Embedding lookup: row i of the V x d matrix is word i's vector.
     np.testing.assert_array_equal(model.word_vectors()[3], model.embedding(tf.constant(3)).numpy())
+
+
+def shares_buffer(first, second):
+    return np.shares_memory(np.asarray(first), np.asarray(second))
+
+
+def trained_one_step(model):
+    model.compile(optimizer=keras.optimizers.SGD(0.5))
+    model.train_on_batch(tf.constant([1, 2, 3]), tf.constant([4, 5, 6]))
+
+
+def test_word_vectors_are_a_read_only_snapshot():
+    model = make_model()
+    trained_one_step(model)
+    vectors = model.word_vectors()
+    before = vectors.copy()
+    with pytest.raises(ValueError, match="read-only"):
+        vectors[0, 0] = 1.0
+    model.train_on_batch(tf.constant([1, 2, 3]), tf.constant([4, 5, 6]))
+    np.testing.assert_array_equal(vectors, before)
+    assert not np.array_equal(model.word_vectors(), before)
+
+
+def test_a_sparsely_updated_variable_is_read_in_place():
+    model = make_model()
+    trained_one_step(model)  # sparse updates: TensorFlow now copies the matrices on each read
+    kernel = model.context_softmax.kernel
+    assert not shares_buffer(tf.convert_to_tensor(kernel.value), tf.convert_to_tensor(kernel.value))
+    assert shares_buffer(read_in_place(kernel), read_in_place(kernel))
+    assert shares_buffer(read_in_place(kernel), tf.convert_to_tensor(kernel.value))
+
+
+def test_saving_reads_the_matrices_in_place(tmp_path):
+    model = make_model()
+    trained_one_step(model)
+    model.save_weights(tmp_path / "model.weights.h5")
+    for variable in (model.embedding.embeddings, model.context_softmax.kernel):
+        assert shares_buffer(tf.convert_to_tensor(variable.value),
+                             tf.convert_to_tensor(variable.value))
 
 
 def test_output_layer_is_dense_softmax_with_transposed_kernel():
