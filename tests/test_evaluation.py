@@ -111,6 +111,19 @@ def test_binary_and_text_word2vec_files_read_back_the_same_vectors(tmp_path):
         np.testing.assert_allclose(got, matrix, rtol=1e-6)
 
 
+def test_text_files_of_many_chunks_keep_every_row_in_order(tmp_path):
+    rows = vectors.FORMAT_ROWS * (vectors.FORMAT_THREADS + 2) + 7  # chunks waiting in turn
+    words = [f"w{i}" for i in range(rows)]
+    matrix = np.random.default_rng(0).normal(size=(rows, 3)).astype(np.float32)
+    vectors.save_word2vec_text(str(tmp_path / "v.txt"), words, matrix)
+    got_words, got = vectors.load_word2vec(str(tmp_path / "v.txt"))
+    assert got_words == words
+    np.testing.assert_allclose(got, matrix, rtol=1e-5)
+    vectors.save_projector_tsv(str(tmp_path), words, matrix)
+    np.testing.assert_allclose(np.loadtxt(tmp_path / vectors.PROJECTOR_VECTORS, delimiter="\t"),
+                               matrix, rtol=1e-5)
+
+
 @pytest.mark.parametrize("name, content, message", [
     ("empty.txt", "", "no analogy questions"),
     ("three.txt", ": s\na b c\n", "three.txt:2: expected 4 words, found 3"),
