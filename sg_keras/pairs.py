@@ -131,7 +131,15 @@ class PairGenerator:
             dataset = dataset.repeat()
         dataset = dataset.map(self.block_pairs, num_parallel_calls=tf.data.AUTOTUNE,
                               deterministic=True)
-        return dataset.rebatch(batch_size).prefetch(tf.data.AUTOTUNE)
+        dataset = dataset.rebatch(batch_size).prefetch(tf.data.AUTOTUNE)
+        # No autotuning thread: deleting the iterator (model.fit's, when training
+        # ends) waits out that thread's sleep, which doubles up to a minute, and so
+        # stalled the end of a run by up to tens of seconds (benchmarks/RESULTS.md).
+        # AUTOTUNE above then keeps its starting point: one parallel call per thread
+        # of tf.data's pool (one per core), and a prefetch buffer grown on demand.
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return dataset.with_options(options)
 
 
 def explain_pairs(sentence, window, sample=0.0, shrink_window=False, tokenizer="unicode",

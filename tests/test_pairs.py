@@ -67,6 +67,13 @@ def test_subsampling_keeps_frequent_words_at_the_formula_rate(tmp_path):
     assert abs(kept_the - expected) < 4 * np.sqrt(expected)
 
 
+def test_dataset_runs_no_autotuning_thread(tmp_path):
+    # Deleting an iterator waits out the autotuning thread's sleep (up to a minute).
+    corpus, _, _, generator = make_generator(tmp_path, 0.0, ["a b c d"] * 10)
+    for repeat in (False, True):
+        assert generator.dataset(corpus, 4, 1, repeat).options().autotune.enabled is False
+
+
 def test_dataset_is_reproducible_and_redraws_each_epoch(tmp_path):
     rng = np.random.default_rng(1)
     lines = [" ".join(f"w{i}" for i in rng.integers(0, 50, 20)) for _ in range(300)]
