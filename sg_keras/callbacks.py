@@ -11,7 +11,6 @@ import tensorflow as tf
 
 from sg_keras import evaluation, projector, text, vectors
 from sg_keras.errors import UsageError
-from sg_keras.model import read_in_place
 
 
 class TrainingSpeed(keras.callbacks.Callback):
@@ -185,7 +184,7 @@ class EmbeddingProjector(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         projector.write(self.run_dir, self.words, self.counts,
-                        read_in_place(self.model.embedding.embeddings), self.top)
+                        self.model.word_vectors_tensor(), self.top)
 
 
 def _markdown(word):

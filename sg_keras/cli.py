@@ -114,7 +114,6 @@ def _pairs(args):
 
 def _projector(args):
     from sg_keras import projector, training
-    from sg_keras.model import read_in_place
 
     if args:
         raise UsageError(f"projector takes no positional arguments, got {' '.join(args)}")
@@ -125,7 +124,7 @@ def _projector(args):
     model, vocab, _ = training.load_trained(FLAGS.model_dir)
     run_dir = projector.run_dir(FLAGS.model_dir)
     points = projector.write(run_dir, vocab.words, vocab.counts,
-                             read_in_place(model.embedding.embeddings), FLAGS.top)
+                             model.word_vectors_tensor(), FLAGS.top)
     print(f"projector files for {points} words written to {run_dir}; view them with "
           f"tensorboard --logdir={os.path.dirname(run_dir)}")
     return 0

@@ -332,10 +332,14 @@ class SkipGram(keras.Model):
     def word_vectors(self):
         """The hidden-layer matrix [V, d] as read-only numpy: row i is word i's vector.
 
-        A snapshot, read in place (see read_in_place): it takes no memory of its
-        own until a training step updates the vectors.
+        A snapshot of ``word_vectors_tensor()``, sharing its buffer.
         """
-        return np.asarray(read_in_place(self.embedding.embeddings))
+        return np.asarray(self.word_vectors_tensor())
+
+    def word_vectors_tensor(self):
+        """The hidden-layer matrix [V, d] as a tensor, read in place (see read_in_place):
+        it takes no memory of its own until a training step updates the vectors."""
+        return read_in_place(self.embedding.embeddings)
 
     def save_own_variables(self, store):
         # Keras saves the model's own variables before its layers': switching the
