@@ -43,11 +43,17 @@ class Vocabulary:
         return {word: i for i, word in enumerate(self.words)}
 
     def lookup_table(self):
-        """A tf.lookup table word → id, -1 for out-of-vocabulary words."""
+        """A tf.lookup table word → id, -1 for out-of-vocabulary words.
+
+        Anonymous, as the counting table: freed with its last handle. A named
+        table stays in TF's resource manager until the process ends
+        (benchmarks/RESULTS.md).
+        """
         initializer = tf.lookup.KeyValueTensorInitializer(
             tf.constant(self.words, tf.string),
             tf.range(len(self.words), dtype=tf.int64))
-        return tf.lookup.StaticHashTable(initializer, default_value=-1)
+        return tf.lookup.StaticHashTable(initializer, default_value=-1,
+                                         experimental_is_anonymous=True)
 
     def save(self, path):
         atomic_write_text(
@@ -81,7 +87,8 @@ def count_words(corpus, tokenizer):
         return unique, counts, tf.math.count_nonzero(words.row_lengths())
 
     table = tf.lookup.experimental.MutableHashTable(
-        tf.string, tf.int64, default_value=tf.constant([0, -1], tf.int64))
+        tf.string, tf.int64, default_value=tf.constant([0, -1], tf.int64),
+        experimental_is_anonymous=True)  # freed on return (see Vocabulary.lookup_table)
     dataset = corpus.dataset().map(
         block_counts, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 

@@ -1,4 +1,6 @@
 import collections
+import ctypes
+import gc
 
 import numpy as np
 import pytest
@@ -39,3 +41,32 @@ def test_vocab_tsv_round_trip(tmp_path):
     loaded = Vocabulary.load(str(path))
     assert loaded.words == vocab.words and loaded.counts.tolist() == [9, 4, 4]
     assert loaded.lookup_table().lookup(tf.constant(["of", "nope"])).numpy().tolist() == [1, -1]
+
+
+def _resident_mib():
+    """This process's resident memory after freeing what can be freed."""
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # freed heap back to the system
+    with open("/proc/self/status", encoding="ascii") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+
+def test_counting_and_lookup_tables_are_freed_with_their_last_handle(tmp_path):
+    # A named tf.lookup table stays in TF's resource manager until the process
+    # ends: with named tables these 4 passes over 200,000 distinct words kept
+    # 148 MiB; with anonymous ones 0-27 MiB (the allocator's noise).
+    path = tmp_path / "distinct.txt"
+    path.write_text("\n".join(" ".join(f"w{i}" for i in range(start, start + 1000))
+                              for start in range(0, 200_000, 1000)), encoding="utf-8")
+    corpus = text.Corpus([str(path)])
+
+    def count_and_look_up():
+        counter, _ = count_words(corpus, "whitespace")
+        table = build_vocabulary(counter, min_count=1).lookup_table()
+        assert int(table.lookup(tf.constant("w199999"))) >= 0
+
+    count_and_look_up()  # TF's own one-off allocations
+    before = _resident_mib()
+    for _ in range(4):
+        count_and_look_up()
+    assert _resident_mib() - before < 75
