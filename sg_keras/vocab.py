@@ -45,15 +45,14 @@ class Vocabulary:
     def lookup_table(self):
         """A tf.lookup table word → id, -1 for out-of-vocabulary words.
 
-        Anonymous, as the counting table: freed with its last handle. A named
-        table stays in TF's resource manager until the process ends
-        (benchmarks/RESULTS.md).
+        Named, unlike the counting table: under ParameterServerStrategy the
+        workers' input pipelines initialise it through the coordinator's handle,
+        which fails for an anonymous table ("Resource Anonymous/… does not exist").
         """
         initializer = tf.lookup.KeyValueTensorInitializer(
             tf.constant(self.words, tf.string),
             tf.range(len(self.words), dtype=tf.int64))
-        return tf.lookup.StaticHashTable(initializer, default_value=-1,
-                                         experimental_is_anonymous=True)
+        return tf.lookup.StaticHashTable(initializer, default_value=-1)
 
     def save(self, path):
         atomic_write_text(
@@ -88,7 +87,9 @@ def count_words(corpus, tokenizer):
 
     table = tf.lookup.experimental.MutableHashTable(
         tf.string, tf.int64, default_value=tf.constant([0, -1], tf.int64),
-        experimental_is_anonymous=True)  # freed on return (see Vocabulary.lookup_table)
+        # Anonymous: freed on return. A named table stays in TF's resource manager
+        # until the process ends (benchmarks/RESULTS.md).
+        experimental_is_anonymous=True)
     dataset = corpus.dataset().map(
         block_counts, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
