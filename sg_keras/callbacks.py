@@ -157,10 +157,11 @@ class NearestNeighbourSummary(keras.callbacks.Callback):
         self._writer = tf.summary.create_file_writer(self.log_dir)
 
     def on_epoch_end(self, epoch, logs=None):
-        unit = vectors.unit_rows(self.model.word_vectors())
+        matrix = self.model.word_vectors()
+        norms = vectors.row_norms(matrix)
         rows = ["| word | nearest neighbours (cosine) |", "|---|---|"]
         for word_id in self.probe_ids:
-            ids, scores = vectors.nearest(unit, word_id, self.k)
+            ids, scores = vectors.nearest(matrix, word_id, self.k, norms)
             neighbours = ", ".join(f"{_markdown(self.words[i])} {score:.2f}"
                                    for i, score in zip(ids, scores))
             rows.append(f"| {_markdown(self.words[word_id])} | {neighbours} |")

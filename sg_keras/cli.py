@@ -75,7 +75,8 @@ def _similar(words):
     if top < 1:
         raise UsageError(f"--top must be at least 1, got {top}")
     model, vocab, settings = training.load_trained(FLAGS.model_dir)
-    unit = vectors.unit_rows(model.word_vectors())
+    matrix = model.word_vectors()
+    norms = vectors.row_norms(matrix)
     index = vocab.index()
     missing = 0
     for word in words:
@@ -86,7 +87,7 @@ def _similar(words):
             print(f"{word}: not in the vocabulary", file=sys.stderr)
             missing += 1
             continue
-        ids, scores = vectors.nearest(unit, index[key], top)
+        ids, scores = vectors.nearest(matrix, index[key], top, norms)
         print(f"{key}:")
         for i, score in zip(ids, scores):
             print(f"  {vocab.words[i]:<20} {score:.4f}")

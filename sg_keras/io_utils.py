@@ -4,6 +4,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import zipfile
 
 
 def _umask():
@@ -49,3 +50,15 @@ def atomic_directory(path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def zip_directory(directory, file):
+    """Writes the files under ``directory`` into ``file`` as a zip archive, uncompressed.
+
+    Each file is streamed into the archive, not read into memory whole.
+    """
+    with zipfile.ZipFile(file, "w") as archive:
+        for parent, _, names in sorted(os.walk(directory)):
+            for name in sorted(names):
+                path = os.path.join(parent, name)
+                archive.write(path, os.path.relpath(path, directory).replace(os.sep, "/"))

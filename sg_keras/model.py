@@ -30,6 +30,34 @@ NOISE_POWER = 0.75
 
 
 @keras.saving.register_keras_serializable(package="sg_keras")
+class InPlaceRandomUniform(keras.initializers.RandomUniform):
+    """keras.initializers.RandomUniform, the same values, made in the variable's size only.
+
+    Run eagerly, its draw, scaling and shift each allocate a tensor the size of
+    the variable; run as one graph, TensorFlow scales and shifts the draw in
+    place. For the [V, d] hidden layer that is two matrices' worth less memory,
+    which TensorFlow's allocator would otherwise keep for the rest of the run.
+    (The shape goes in as a tensor: traced as a constant, the graph peaked at
+    twice the variable's size.)
+    """
+
+    def __call__(self, shape, dtype=None):
+        draw = super().__call__
+        return tf.function(lambda shape: draw(shape, dtype), autograph=False)(tf.constant(shape))
+
+
+@keras.saving.register_keras_serializable(package="sg_keras")
+class WordEmbedding(keras.layers.Embedding):
+    """keras.layers.Embedding whose matrix is saved with one copy of it at most (save_in_place)."""
+
+    def save_own_variables(self, store):
+        if self.quantization_mode or self.lora_enabled:  # Keras' own save knows these
+            super().save_own_variables(store)
+        else:
+            save_in_place([self.embeddings], store)
+
+
+@keras.saving.register_keras_serializable(package="sg_keras")
 class ContextSoftmax(keras.layers.Layer):
     """Dense(V) + softmax output layer, its kernel stored as [V, d].
 
@@ -46,6 +74,9 @@ class ContextSoftmax(keras.layers.Layer):
     def build(self, input_shape):
         self.kernel = self.add_weight(
             name="kernel", shape=(self.units, input_shape[-1]), initializer="zeros")
+
+    def save_own_variables(self, store):
+        save_in_place([self.kernel], store)
 
     def logits(self, hidden):
         return tf.matmul(hidden, self.kernel, transpose_b=True)
@@ -110,6 +141,17 @@ def read_in_place(variable):
     return tf.convert_to_tensor(tf_variable)
 
 
+def save_in_place(variables, store):
+    """Saves a layer's variables as Keras does, but from in-place reads (read_in_place).
+
+    Keras' own save_own_variables hands the store the variables, which reads
+    each into a new array and the store copies that again; from a read-only
+    view of the variable's buffer, only the store's copy is made.
+    """
+    for index, variable in enumerate(variables):
+        store[str(index)] = np.asarray(read_in_place(variable))
+
+
 @keras.saving.register_keras_serializable(package="sg_keras")
 class SkipGram(keras.Model):
     """Skip-gram word2vec: ``model(word_ids)`` → P(context | word) over the vocabulary.
@@ -134,10 +176,9 @@ class SkipGram(keras.Model):
         self.negative = negative
         self.num_sampled = num_sampled
         self.seed = seed
-        self.embedding = keras.layers.Embedding(
+        self.embedding = WordEmbedding(
             vocab_size, dim, name="embedding",
-            embeddings_initializer=keras.initializers.RandomUniform(
-                -0.5 / dim, 0.5 / dim, seed=seed))
+            embeddings_initializer=InPlaceRandomUniform(-0.5 / dim, 0.5 / dim, seed=seed))
         self.context_softmax = ContextSoftmax(vocab_size, name="context_softmax")
         # Cumulative noise distribution, for inverse-CDF sampling.
         self.noise_cdf = self.add_weight(
@@ -340,13 +381,6 @@ class SkipGram(keras.Model):
         """The hidden-layer matrix [V, d] as a tensor, read in place (see read_in_place):
         it takes no memory of its own until a training step updates the vectors."""
         return read_in_place(self.embedding.embeddings)
-
-    def save_own_variables(self, store):
-        # Keras saves the model's own variables before its layers': switching the
-        # matrices to in-place reads here spares each save a copy of them.
-        for variable in (self.embedding.embeddings, self.context_softmax.kernel):
-            read_in_place(variable)
-        super().save_own_variables(store)
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim,

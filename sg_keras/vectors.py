@@ -84,13 +84,25 @@ def save_projector_tsv(directory, words, matrix, counts=None):
 
 def unit_rows(matrix):
     """Rows scaled to unit length (zero rows stay zero)."""
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms = row_norms(matrix)[:, np.newaxis]
     return matrix / np.where(norms == 0, 1, norms)
 
 
-def nearest(unit_matrix, word_id, k=10):
-    """The k word ids most cosine-similar to word_id (itself excluded), with scores."""
-    scores = unit_matrix @ unit_matrix[word_id]
+def row_norms(matrix):
+    """The Euclidean length of each row, computed without a temporary the matrix's size."""
+    return np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
+
+
+def nearest(matrix, word_id, k=10, norms=None):
+    """The k word ids most cosine-similar to word_id (itself excluded), with scores.
+
+    ``norms``: ``row_norms(matrix)``, to compute once for several lookups. The
+    matrix is not copied (a unit-length copy would take as much memory again).
+    """
+    if norms is None:
+        norms = row_norms(matrix)
+    lengths = np.where(norms == 0, 1, norms)  # zero rows score 0, as in unit_rows
+    scores = (matrix @ matrix[word_id]) / (lengths * lengths[word_id])
     scores[word_id] = -np.inf
     k = min(k, len(scores) - 1)
     best = np.argpartition(-scores, k - 1)[:k]

@@ -21,6 +21,12 @@ def shared_file(name):
     return path
 
 
+def memory_mib(key="VmRSS"):
+    """This process's memory figure ``key`` of /proc/self/status (VmRSS: resident), in MiB."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(key + ":")) / 1024
+
+
 def planted_corpus(path, sentences=3000, seed=0):
     """Sentences each drawn from one of four topics of eight words, plus shared filler.
 

@@ -167,3 +167,27 @@ def test_msr_format_without_sections_is_one_section(tmp_path):
     assert [s.name for s in result.sections] == ["msr.txt"]
     # Case-insensitive: the second question is the first one; the third is out of vocabulary.
     assert (result.overall.correct, result.overall.seen, result.overall.total) == (2, 2, 3)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in divide")  # gensim, row 7
+def test_nearest_agrees_with_gensim_most_similar():
+    rng = np.random.default_rng(4)
+    matrix = rng.normal(size=(300, 20)).astype(np.float32)
+    matrix[7] = 0  # a zero row scores 0 against every word
+    words = [f"w{i}" for i in range(len(matrix))]
+    keyed = gensim_models.KeyedVectors(20)
+    keyed.add_vectors(words, matrix)
+    norms = vectors.row_norms(matrix)
+    np.testing.assert_allclose(norms, np.linalg.norm(matrix, axis=1), rtol=1e-6)
+    for word_id in (0, 42, 299):
+        ids, scores = vectors.nearest(matrix, word_id, 5)
+        expected = keyed.most_similar(words[word_id], topn=5)
+        assert [words[i] for i in ids] == [word for word, _ in expected]
+        np.testing.assert_allclose(scores, [score for _, score in expected], rtol=1e-5)
+        with_norms = vectors.nearest(matrix, word_id, 5, norms)
+        np.testing.assert_array_equal(with_norms[0], ids)
+        np.testing.assert_allclose(with_norms[1], scores, rtol=1e-6)
+        unit_ids, _ = vectors.nearest(vectors.unit_rows(matrix), word_id, 5)
+        np.testing.assert_array_equal(unit_ids, ids)
+    all_ids, all_scores = vectors.nearest(matrix, 0, len(matrix))
+    assert all_scores[list(all_ids).index(7)] == 0

@@ -258,11 +258,10 @@ def test_an_empty_batch_gives_empty_results(served, trained):
 
 def test_nearest_is_cosine_without_the_query_word(served, trained):
     _, words, matrix, _ = trained
-    unit = vectors.unit_rows(matrix)
     queries = ["cat0", "sea3", "soviet", "the"]
     out = call(served, "nearest", words=queries, k=5)
     for query, found, scores in zip(queries, texts(out["neighbors"]), out["scores"]):
-        ids, expected = vectors.nearest(unit, words.index(query), 5)
+        ids, expected = vectors.nearest(matrix, words.index(query), 5)
         assert found == [words[i] for i in ids] and query not in found
         np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
     assert sum(w.startswith("cat") for w in texts(out["neighbors"])[0]) >= 4

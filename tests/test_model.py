@@ -1,10 +1,14 @@
+import os
+
+import h5py
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from sg_keras.model import (LOSSES, ContextSoftmax, LinearDecay, SkipGram, noise_distribution,
-                            read_in_place)
+from conftest import memory_mib
+from sg_keras.model import (LOSSES, ContextSoftmax, InPlaceRandomUniform, LinearDecay, SkipGram,
+                            WordEmbedding, noise_distribution, read_in_place)
 
 COUNTS = np.array([500, 200, 100, 50, 20, 10, 5, 5, 3, 1])
 
@@ -61,6 +65,59 @@ def test_saving_reads_the_matrices_in_place(tmp_path):
     for variable in (model.embedding.embeddings, model.context_softmax.kernel):
         assert shares_buffer(tf.convert_to_tensor(variable.value),
                              tf.convert_to_tensor(variable.value))
+
+
+def test_in_place_random_uniform_draws_keras_values():
+    for seed in (0, 7):
+        np.testing.assert_array_equal(
+            InPlaceRandomUniform(-0.5, 0.5, seed=seed)((300, 20)),
+            keras.initializers.RandomUniform(-0.5, 0.5, seed=seed)((300, 20)))
+
+
+def peak_rise_mib(function):
+    """How far this process's resident memory peaks above where it was, while function runs."""
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
+        clear_refs.write("5")  # the peak (VmHWM) starts again from the current size
+    before = memory_mib()
+    function()
+    return memory_mib("VmHWM") - before
+
+
+@pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK),
+                    reason="needs Linux's /proc/self/clear_refs to reset the peak")
+def test_the_word_vectors_take_their_own_memory_only_while_built():
+    # Keras' RandomUniform, run eagerly, makes a draw, a scaled and a shifted
+    # [V, d] tensor (peak about 3x the matrix, kept by TF's allocator); here 1x.
+    vocab_size, dim = 250_000, 100
+    matrix_mib = vocab_size * dim * 4 / 2**20
+    layer = WordEmbedding(vocab_size, dim,
+                          embeddings_initializer=InPlaceRandomUniform(-0.005, 0.005, seed=1))
+    assert peak_rise_mib(lambda: layer.build((None,))) < 1.5 * matrix_mib
+
+
+def h5_datasets(path):
+    datasets = {}
+    with h5py.File(path) as file:
+        file.visititems(lambda name, item: datasets.__setitem__(name, item[()])
+                        if isinstance(item, h5py.Dataset) else None)
+    return datasets
+
+
+def test_weight_files_are_the_ones_keras_own_save_writes(tmp_path, monkeypatch):
+    model = make_model()
+    trained_one_step(model)
+    model.save_weights(tmp_path / "in_place.weights.h5")
+    monkeypatch.setattr(WordEmbedding, "save_own_variables",
+                        keras.layers.Embedding.save_own_variables)
+    monkeypatch.setattr(ContextSoftmax, "save_own_variables",
+                        keras.layers.Layer.save_own_variables)
+    model.save_weights(tmp_path / "keras.weights.h5")
+    in_place, by_keras = (h5_datasets(tmp_path / f"{name}.weights.h5")
+                          for name in ("in_place", "keras"))
+    assert sorted(in_place) == sorted(by_keras)
+    assert {"embedding/vars/0", "context_softmax/vars/0"} <= set(in_place)
+    for name, value in in_place.items():
+        np.testing.assert_array_equal(value, by_keras[name])
 
 
 def test_output_layer_is_dense_softmax_with_transposed_kernel():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import memory_mib
 from sg_keras import text
 from sg_keras.errors import UsageError
 from sg_keras.vocab import Vocabulary, build_vocabulary, count_words
@@ -47,8 +48,7 @@ def _resident_mib():
     """This process's resident memory after freeing what can be freed."""
     gc.collect()
     ctypes.CDLL("libc.so.6").malloc_trim(0)  # freed heap back to the system
-    with open("/proc/self/status", encoding="ascii") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+    return memory_mib()
 
 
 def test_the_counting_table_is_freed_on_return(tmp_path):
