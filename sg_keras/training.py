@@ -10,9 +10,7 @@ way, ``backup/`` (BackupAndRestore: a rerun with the same settings resumes).
 a cluster strategy every task of the cluster runs :func:`train` with the same config.
 """
 
-import ctypes
 import dataclasses
-import gc
 import json
 import os
 import shutil
@@ -138,8 +136,6 @@ def prepare_vocabulary(config):
     if counts.tokens == 0:
         raise UsageError(f"the corpus has no words: {', '.join(config.corpus)}")
     vocab = build_vocabulary(counter, config.min_count, config.max_vocab_size)
-    del counter  # every distinct word of the corpus
-    _release_freed_memory()
     logging.info("counted %d tokens, %d sentences in %.1fs: %d words kept, "
                  "%d invalid UTF-8 sequences replaced", counts.tokens, counts.sentences,
                  time.perf_counter() - started, len(vocab), counts.invalid_utf8)
@@ -147,23 +143,6 @@ def prepare_vocabulary(config):
         logging.warning("%d invalid UTF-8 byte sequences were replaced by U+FFFD",
                         counts.invalid_utf8)
     return corpus, vocab, counts
-
-
-def _release_freed_memory():
-    """Frees unreachable objects and returns the C heap's free memory to the system.
-
-    The counting pass's hash table is freed only by the cycle collector (its
-    tf.function holds it), into the malloc arena of the thread that filled it;
-    training, in other threads, barely reuses that memory. Returned (glibc's
-    malloc_trim; elsewhere nothing is returned), it lowers a training run's peak
-    memory by about 20 MiB (benchmarks/RESULTS.md).
-    """
-    gc.collect()
-    try:
-        malloc_trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError, TypeError):  # not glibc
-        return
-    malloc_trim(0)
 
 
 def build_model(config, vocab):

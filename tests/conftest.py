@@ -27,6 +27,13 @@ def memory_mib(key="VmRSS"):
         return next(int(line.split()[1]) for line in status if line.startswith(key + ":")) / 1024
 
 
+def write_distinct_words(path, count=200_000):
+    """A corpus of ``count`` distinct words (w0, w1, ...), 1,000 per line, each seen once."""
+    path.write_text("\n".join(" ".join(f"w{i}" for i in range(start, min(start + 1000, count)))
+                               for start in range(0, count, 1000)), encoding="utf-8")
+    return path
+
+
 def planted_corpus(path, sentences=3000, seed=0):
     """Sentences each drawn from one of four topics of eight words, plus shared filler.
 
