@@ -120,8 +120,7 @@ def main(argv):
         sys.exit("error: --repeats must be at least 1")
     runs = {}
     with tempfile.TemporaryDirectory() as workdir:
-        baseline = measure([sys.executable, "-c", "import tensorflow as tf, tensorflow_text; "
-                            "tf.constant(1) + 1"])
+        baseline = measure([sys.executable, "-c", "import tensorflow as tf; tf.constant(1) + 1"])
         for _ in range(FLAGS.repeats):
             for name, command, vectors_file, words in commands(workdir):
                 print(f"running {name}: {shlex.join(command)}", flush=True)
@@ -158,7 +157,7 @@ def report(runs, baseline):
         f"{FLAGS.min_count}, epochs {FLAGS.epochs}"
         + (f"; sg-keras flags {' '.join(FLAGS.sg_keras_flags)}" if FLAGS.sg_keras_flags else ""),
         f"- Machine: {machine()}",
-        f"- TensorFlow runtime baseline (import tensorflow + tensorflow_text, one op): "
+        f"- TensorFlow runtime baseline (import tensorflow, one op): "
         f"peak RSS {baseline[1]:,.0f} MiB",
         f"- Runs per system: {FLAGS.repeats}, interleaved; wall time, words/s and quality of the "
         f"median run, the range of wall times in brackets; peak RSS the largest"

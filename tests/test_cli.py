@@ -201,3 +201,29 @@ def test_evaluate_rejects_bad_input(evaluation_files, args, message):
     (evaluation_files / "broken.csv").write_text("w1,w2,score\na,b,1\nc,d,x\n")
     (evaluation_files / "bad_vectors.txt").write_text("king 1 0\n")
     assert_usage_error(sg_keras("evaluate", *args, cwd=evaluation_files), message)
+
+
+# Runs the console entry point with an exit handler registered before it, so the
+# handler runs after every exit handler of the run and reports what it sees.
+_TRAIN_AND_REPORT_AT_EXIT = """\
+import atexit, gc, sys
+atexit.register(lambda: print("tf_text loaded:", "tensorflow_text" in sys.modules,
+                              "| objects frozen:", gc.get_freeze_count() > 0))
+from sg_keras import cli
+sys.argv = ["sg-keras", *sys.argv[1:]]
+cli.run()
+"""
+
+
+@pytest.mark.parametrize("tokenizer, loads_tf_text", [("whitespace", False), ("unicode", True)])
+def test_train_loads_tf_text_only_for_its_tokenizer_and_leaves_its_objects_to_the_os(
+        tmp_path, tokenizer, loads_tf_text):
+    planted_corpus(tmp_path / "c.txt", sentences=200)
+    result = subprocess.run(
+        [sys.executable, "-c", _TRAIN_AND_REPORT_AT_EXIT, "train", "--corpus=c.txt",
+         "--model_dir=m", f"--tokenizer={tokenizer}", "--epochs=1", "--min_count=1", "--dim=8"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "m" / "vectors.txt").exists()
+    assert result.stdout.splitlines()[-1] == \
+        f"tf_text loaded: {loads_tf_text} | objects frozen: True"
