@@ -21,8 +21,10 @@ import keras
 import tensorflow as tf
 from absl import app, flags
 
-from sg_keras import pairs, text, training
-from sg_keras.vocab import build_vocabulary, count_words
+from sg_keras import objectives, pairs, process, training
+from sg_keras.config import TrainConfig
+from sg_keras.corpus import Corpus
+from sg_keras.vocab import count_vocabulary
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGS = flags.FLAGS
@@ -56,14 +58,15 @@ def matmul_flops(size=2048):
 
 def main(argv):
     del argv
-    config = training.TrainConfig(corpus=[FLAGS.corpus], model_dir="", loss=FLAGS.loss,
+    config = TrainConfig(corpus=[FLAGS.corpus], model_dir="", loss=FLAGS.loss,
                                   batch_size=FLAGS.batch_size, num_sampled=FLAGS.num_sampled,
                                   sample=FLAGS.sample, max_vocab_size=FLAGS.max_vocab_size,
                                   tokenizer="whitespace")
-    training.limit_op_threads(config.loss)  # the step as `sg-keras train` runs it
-    corpus = text.Corpus(config.corpus)
-    counter, _ = count_words(corpus, config.tokenizer)
-    vocab = build_vocabulary(counter, config.min_count, config.max_vocab_size)
+    # The step as `sg-keras train` runs it.
+    process.limit_op_threads(config.loss in objectives.SPARSE_LOSSES)
+    corpus = Corpus(config.corpus)
+    vocab, _ = count_vocabulary(corpus, config.tokenizer, config.min_count,
+                                config.max_vocab_size)
     generator = pairs.PairGenerator(vocab, config.window, config.sample, True, config.tokenizer)
 
     dataset = generator.dataset(corpus, config.batch_size, config.seed)

@@ -21,7 +21,8 @@ import time
 
 from absl import app, flags
 
-from sg_keras import evaluation, vectors
+from sg_keras import evaluation
+from sg_keras.word_vectors import WordVectors
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
@@ -92,9 +93,7 @@ def commands(workdir):
 
 
 def quality(path):
-    words, matrix = vectors.load_word2vec(path)
-    results = evaluation.evaluate(evaluation.WordVectors(words, matrix), [FLAGS.analogies],
-                                  FLAGS.similarity)
+    results = evaluation.evaluate(WordVectors.load(path), [FLAGS.analogies], FLAGS.similarity)
     analogy = results["analogy"][FLAGS.analogies]
     spearman = [results["similarity"][p]["spearman"] for p in FLAGS.similarity]
     return analogy, spearman

@@ -9,12 +9,12 @@ filesystem (local, ``gs://``, ``hdfs://``, ``s3://``); a path with ``*``, ``?`` 
 stands for the files it matches, in sorted order. Needs the ``beam`` extra
 (``pip install -e .[beam]``).
 
-Each file is read by one worker as ``sg_keras.text.Corpus`` reads it (the same sentences,
+Each file is read by one worker as ``sg_keras.corpus.Corpus`` reads it (the same sentences,
 invalid UTF-8 replaced the same way), in blocks of sentences; the blocks are spread over
 the workers and tokenised there with ``sg_keras.text.tokenize``. Each word is counted
 with the position of its first occurrence (file, block, order of first occurrence in
-the block), so the words are ordered as ``vocab.build_vocabulary`` orders them — by
-count, ties in order of first occurrence — and written byte for byte as
+the block), so ``Vocabulary.from_counts`` orders the words as ``sg-keras train`` does —
+by count, ties in order of first occurrence — and they are written byte for byte as
 ``Vocabulary.save`` writes them.
 """
 
@@ -27,17 +27,16 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from sg_keras import text
+from sg_keras.corpus import Corpus
 from sg_keras.errors import UsageError
+from sg_keras.vocab import Vocabulary
 
 FLAGS = flags.FLAGS
 
 
-def open_binary(path):
-    """A file on any Beam filesystem, opened for reading; gzip recognised by content."""
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as probe:
-        magic = probe.read(2)
-    return FileSystems.open(path, compression_type=(
-        CompressionTypes.GZIP if magic == b"\x1f\x8b" else CompressionTypes.UNCOMPRESSED))
+def open_uncompressed(path):
+    """A file on any Beam filesystem, opened for reading as it is stored."""
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
 class ReadBlocks(beam.DoFn):
@@ -45,7 +44,7 @@ class ReadBlocks(beam.DoFn):
 
     def process(self, indexed_path):
         file_index, path = indexed_path
-        corpus = text.Corpus([path], opener=open_binary)
+        corpus = Corpus([path], opener=open_uncompressed)
         for block_index, block in enumerate(corpus.sentence_blocks()):
             yield (file_index, block_index), [str(sentence) for sentence in block]
         beam.metrics.Metrics.counter("sg_keras", "invalid_utf8").inc(corpus.invalid_utf8)
@@ -93,18 +92,16 @@ class SumCountsKeepFirst(beam.CombineFn):
         return accumulator
 
 
-def vocabulary_file(entries, max_vocab_size):
+def vocabulary_file(entries, min_count, max_vocab_size):
     """vocab.tsv's content from (word bytes, (count, first position)) entries.
 
-    Sorted by count, ties by first occurrence, cut to max_vocab_size (0: all);
-    the last line ends without a newline (WriteToText adds it).
+    Vocabulary.from_counts orders and cuts them; the last line ends without a
+    newline (WriteToText adds it).
     """
-    entries = sorted(entries, key=lambda entry: (-entry[1][0], entry[1][1]))
-    if max_vocab_size:
-        entries = entries[:max_vocab_size]
-    if len(entries) < 2:
-        raise UsageError("fewer than 2 distinct words occur at least min_count times")
-    return "\n".join(f"{word.decode('utf-8')}\t{count}" for word, (count, _) in entries)
+    vocab = Vocabulary.from_counts([word.decode("utf-8") for word, _ in entries],
+                                   [count for _, (count, _) in entries], min_count,
+                                   max_vocab_size, first_seen=[first for _, (_, first) in entries])
+    return vocab.to_tsv()[:-1]
 
 
 def corpus_files(paths):
@@ -133,7 +130,7 @@ def build(pipeline, paths, output, tokenizer="unicode", min_count=5, max_vocab_s
             | "Count" >> beam.CombinePerKey(SumCountsKeepFirst())
             | "MinCount" >> beam.Filter(lambda entry: entry[1][0] >= min_count)
             | "Gather" >> beam.combiners.ToList()
-            | "Order" >> beam.Map(vocabulary_file, max_vocab_size)
+            | "Order" >> beam.Map(vocabulary_file, min_count, max_vocab_size)
             | "Write" >> beam.io.WriteToText(output, shard_name_template="", num_shards=1))
 
 

@@ -21,7 +21,10 @@ import os
 import tensorflow as tf
 
 from pipelines import orchestration, pusher
-from sg_keras import evaluation, pairs, text, training
+from sg_keras import evaluation, pairs
+from sg_keras.corpus import Corpus
+from sg_keras.model_dir import ModelDir
+from sg_keras.word_vectors import WordVectors
 
 NAME = "Evaluator"
 EVALUATION_FILE = "evaluation.json"
@@ -54,7 +57,7 @@ def parse_thresholds(values):
 def eval_loss(model, vocab, settings, eval_path, batch_size=4096):
     """Mean per-pair loss of the model on the pairs of eval_path."""
     generator = pairs.PairGenerator(vocab, settings["window"], 0.0, False, settings["tokenizer"])
-    dataset = generator.dataset(text.Corpus([eval_path]), batch_size, settings["seed"])
+    dataset = generator.dataset(Corpus([eval_path]), batch_size, settings["seed"])
     step = tf.function(lambda centre, context: tf.reduce_sum(model.pair_losses(centre, context)))
     total, count = 0.0, 0
     for centre, context in dataset:
@@ -109,9 +112,10 @@ def run(pipeline_root, examples, trainer, analogies, similarity, thresholds,
     eval_split = orchestration.file_fingerprint(examples.outputs["eval"])
 
     def body(directory):
-        model, vocab, settings = training.load_trained(trainer.outputs["model_dir"])
-        vectors = evaluation.WordVectors(vocab.words, model.word_vectors())
-        details = evaluation.evaluate(vectors, analogies, similarity)
+        trained = ModelDir(trainer.outputs["model_dir"]).load()
+        model, vocab, settings = trained.model, trained.vocab, trained.settings
+        details = evaluation.evaluate(WordVectors(vocab.words, model.word_vectors()),
+                                      analogies, similarity)
         figures = {"analogy": {p: r["accuracy"] for p, r in details["analogy"].items()},
                    "similarity": {p: r["spearman"] for p, r in details["similarity"].items()},
                    "eval_loss": eval_loss(model, vocab, settings, examples.outputs["eval"])}

@@ -2,8 +2,8 @@
 
 Inputs: corpus files (sha256 fingerprints). Parameters: eval_percent.
 Outputs: ``train.txt``, ``eval.txt`` (UTF-8, one sentence a line; invalid UTF-8
-replaced by U+FFFD, lines longer than sg_keras.text.MAX_SENTENCE_CHARS cut as the
-trainer cuts them, blank lines dropped) and ``examples.json`` with the counts.
+replaced by U+FFFD, long lines cut into sentences as the trainer cuts them
+(sg_keras.corpus), blank lines dropped) and ``examples.json`` with the counts.
 A line goes to eval when ``crc32(line) % 100 < eval_percent``: the split depends
 on the line only, not on its position or on the other lines.
 """
@@ -12,7 +12,7 @@ import os
 import zlib
 
 from pipelines import orchestration
-from sg_keras import text
+from sg_keras import corpus as corpus_lib
 from sg_keras.errors import UsageError
 
 NAME = "ExampleGen"
@@ -29,7 +29,7 @@ def check(corpus, eval_percent):
         raise orchestration.StageError(
             NAME, f"--eval_percent must be between 1 and 99, got {eval_percent}")
     try:
-        text.check_corpus_files(corpus)
+        corpus_lib.check_corpus_files(corpus)
     except UsageError as error:
         raise orchestration.StageError(NAME, str(error)) from None
 
@@ -41,7 +41,7 @@ def run(pipeline_root, corpus, eval_percent):
 
     def body(directory):
         lines = {"train": 0, "eval": 0}
-        source = text.Corpus(corpus)
+        source = corpus_lib.Corpus(corpus)
         paths = {"train": os.path.join(directory, TRAIN_FILE),
                  "eval": os.path.join(directory, EVAL_FILE)}
         files = {split: open(path + ".partial", "w", encoding="utf-8")

@@ -14,7 +14,6 @@ the model: a model already pushed is not pushed again.
 """
 
 import os
-import re
 import tempfile
 
 from pipelines import orchestration
@@ -30,14 +29,10 @@ def record_path(serving_model_dir, version):
 
 def latest_pushed(serving_model_dir):
     """(version, evaluation record or None) of the newest version; (None, None) if none."""
-    if not os.path.isdir(serving_model_dir):
-        return None, None
-    versions = [int(name) for name in os.listdir(serving_model_dir)
-                if re.fullmatch(r"[0-9]+", name)
-                and os.path.isdir(os.path.join(serving_model_dir, name))]
+    versions = export.versions(serving_model_dir)
     if not versions:
         return None, None
-    version = max(versions)
+    version = versions[-1]
     path = record_path(serving_model_dir, version)
     if not os.path.exists(path):
         return version, None

@@ -19,7 +19,7 @@ from absl import app, flags, logging
 
 from pipelines import (evaluator, example_gen, orchestration, pusher, statistics_gen, trainer,
                        transform)
-from sg_keras import training, training_flags
+from sg_keras import objectives, process, training_flags
 from sg_keras.errors import UsageError, parse_flags_or_exit
 
 FLAGS = flags.FLAGS
@@ -63,7 +63,8 @@ def run_pipeline(config):
     thresholds = evaluator.parse_thresholds(dataclasses.asdict(config))
     pusher.check(config.serving_model_dir)
     settings = trainer.settings(config.training)
-    training.limit_op_threads(settings["loss"])  # as sg-keras train: before ExampleGen starts TF
+    # As sg-keras train, before ExampleGen starts TensorFlow's runtime.
+    process.limit_op_threads(settings["loss"] in objectives.SPARSE_LOSSES)
     root = config.pipeline_root
     results = {}
     results["ExampleGen"] = examples = example_gen.run(root, config.corpus, config.eval_percent)

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from pipelines import orchestration
 from sg_keras import text
+from sg_keras.corpus import Corpus
 
 NAME = "StatisticsGen"
 STATISTICS_FILE = "statistics.json"
@@ -25,7 +26,7 @@ STATISTICS_FILE = "statistics.json"
 def split_statistics(path, tokenizer):
     counter = collections.Counter()
     lengths = []
-    for block in text.Corpus([path]).sentence_blocks():
+    for block in Corpus([path]).sentence_blocks():
         words = text.tokenize(tf.constant(block), tokenizer)
         lengths.extend(words.row_lengths().numpy().tolist())
         counter.update(words.flat_values.numpy().tolist())

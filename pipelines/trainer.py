@@ -1,7 +1,7 @@
 """Trainer: model.fit as in ``sg-keras train``, on the train split.
 
 Inputs: ExampleGen's and Transform's RUN_IDs. Parameters: the training settings of
-sg_keras.training.TrainConfig (tokenizer, min_count and max_vocab_size come from the
+sg_keras.config.TrainConfig (tokenizer, min_count and max_vocab_size come from the
 Transform). The stage directory *is* the TrainConfig's model_dir, so it holds what
 ``sg-keras train`` writes (vocab.tsv, config.json, model.keras, vectors.txt, logs/,
 checkpoints/) and, while training, ``backup/``: a Trainer killed mid-run is run again
@@ -14,43 +14,35 @@ e.g. to check that the Evaluator refuses to bless it).
 
 import dataclasses
 import json
-import os
 
 import numpy as np
 
 from pipelines import orchestration
+from sg_keras import config as config_lib
 from sg_keras import training
 from sg_keras.errors import UsageError
-from sg_keras.vocab import Vocabulary, vocab_path
+from sg_keras.model_dir import ModelDir
+from sg_keras.vocab import Vocabulary
 
 NAME = "Trainer"
-TRAINING_SETTINGS = ("dim", "window", "negative", "num_sampled", "sample", "shrink_window",
-                     "epochs", "batch_size", "loss", "learning_rate", "seed",
-                     "steps_per_execution")
+# The Trainer's own settings: all but the vocabulary's, which are the Transform's.
+TRAINING_SETTINGS = tuple(name for name in config_lib.SETTINGS
+                          if name not in config_lib.VOCABULARY_SETTINGS)
 
 
 def settings(training_settings):
     """The Trainer's and Transform's settings: ``training_settings`` (TrainConfig keyword
     arguments) with TrainConfig's defaults filled in."""
     try:
-        return training.TrainConfig(corpus=[], model_dir="", **training_settings).settings()
+        return config_lib.TrainConfig(corpus=[], model_dir="", **training_settings).settings()
     except TypeError as error:
         raise UsageError(f"bad training settings: {error}") from None
 
 
 def _save_untrained(config):
     """epochs=0: writes the model_dir of an initialised, untrained model."""
-    checked = dataclasses.replace(config, epochs=1)
-    checked.validate()
-    corpus, vocab, counts = training.prepare_vocabulary(config)
-    os.makedirs(config.model_dir, exist_ok=True)
-    vocab.save(vocab_path(config.model_dir))
-    orchestration.write_json(os.path.join(config.model_dir, training.CONFIG_FILE), {
-        "settings": config.settings(), "corpus": config.corpus,
-        "corpus_tokens": counts.tokens, "corpus_sentences": counts.sentences,
-        "invalid_utf8": counts.invalid_utf8, "vocab_size": len(vocab)})
-    training.save_model(training.build_model(config, vocab), vocab, config.model_dir)
-    return vocab
+    dataclasses.replace(config, epochs=1).validate()
+    return training.write_untrained(config)
 
 
 def run(pipeline_root, examples, transform, settings):
@@ -59,12 +51,11 @@ def run(pipeline_root, examples, transform, settings):
         transform_config = json.load(f)
 
     def body(directory):
-        config = training.TrainConfig(
+        config = config_lib.TrainConfig(
             corpus=[examples.outputs["train"]], model_dir=directory,
             tokenizer=transform_config["tokenizer"], min_count=transform_config["min_count"],
             max_vocab_size=transform_config["max_vocab_size"], **settings)
-        outputs = {"model_dir": directory,
-                   "model": os.path.join(directory, training.MODEL_FILE)}
+        outputs = {"model_dir": directory, "model": ModelDir(directory).model_path}
         if config.epochs == 0:
             vocab = _save_untrained(config)
             outputs.update(initial_epoch=0, epochs_run=0, loss=None)

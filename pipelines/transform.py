@@ -1,8 +1,8 @@
 """Transform: the vocabulary and tokenisation the Trainer and the serving export use.
 
 Inputs: ExampleGen's RUN_ID. Parameters: tokenizer, min_count, max_vocab_size.
-Outputs: ``vocab.tsv`` (sg_keras.vocab format, built from the train split with
-sg_keras.vocab.build_vocabulary) and ``transform.json`` (the tokenisation config and
+Outputs: ``vocab.tsv`` (sg_keras.vocab format, counted from the train split with
+sg_keras.vocab.count_vocabulary) and ``transform.json`` (the tokenisation config and
 counts). The Trainer's sg_keras.training.train counts the train split again and
 builds the same vocabulary from it; the Trainer checks that the two are equal.
 """
@@ -11,7 +11,9 @@ import os
 
 from pipelines import orchestration
 from sg_keras import text
-from sg_keras.vocab import VOCAB_FILE, build_vocabulary, count_words
+from sg_keras.corpus import Corpus
+from sg_keras.model_dir import VOCAB_FILE
+from sg_keras.vocab import count_vocabulary
 
 NAME = "Transform"
 CONFIG_FILE = "transform.json"
@@ -23,8 +25,8 @@ def run(pipeline_root, examples, tokenizer, min_count, max_vocab_size):
 
     def body(directory):
         text.check_tokenizer(tokenizer)
-        counter, counts = count_words(text.Corpus([examples.outputs["train"]]), tokenizer)
-        vocab = build_vocabulary(counter, min_count, max_vocab_size)
+        vocab, counts = count_vocabulary(Corpus([examples.outputs["train"]]), tokenizer,
+                                         min_count, max_vocab_size)
         vocab_path = os.path.join(directory, VOCAB_FILE)
         vocab.save(vocab_path)
         config_path = os.path.join(directory, CONFIG_FILE)

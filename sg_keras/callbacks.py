@@ -9,8 +9,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sg_keras import evaluation, projector, text, vectors
+from sg_keras import evaluation, neighbours, projector, text
 from sg_keras.errors import UsageError
+from sg_keras.word_vectors import WordVectors
 
 
 class TrainingSpeed(keras.callbacks.Callback):
@@ -96,8 +97,8 @@ class WordVectorEvaluation(keras.callbacks.Callback):
             evaluation.read_word_pairs(path)
 
     def on_epoch_end(self, epoch, logs=None):
-        vectors = evaluation.WordVectors(self.words, self.model.word_vectors())
-        results = evaluation.evaluate(vectors, self.analogy_files, self.similarity_files,
+        results = evaluation.evaluate(WordVectors(self.words, self.model.word_vectors()),
+                                      self.analogy_files, self.similarity_files,
                                       self.restrict_vocab)
         if logs is None:
             return
@@ -128,8 +129,7 @@ def probe_word_ids(vocab, probe_words, tokenizer):
     index = vocab.index()
     ids = []
     for word in probe_words:
-        tokens = text.tokenize([word], tokenizer).flat_values.numpy()
-        key = tokens[0].decode("utf-8") if len(tokens) == 1 else word
+        key = text.normalize_word(word, tokenizer)
         if key not in index:
             raise UsageError(f"probe word {word!r} is not in the vocabulary")
         ids.append(index[key])
@@ -157,14 +157,15 @@ class NearestNeighbourSummary(keras.callbacks.Callback):
         self._writer = tf.summary.create_file_writer(self.log_dir)
 
     def on_epoch_end(self, epoch, logs=None):
-        matrix = self.model.word_vectors()
-        norms = vectors.row_norms(matrix)
+        matrix = self.model.word_vectors_tensor()
+        k = min(self.k, len(self.words) - 1)
+        ids, scores = neighbours.nearest(matrix, neighbours.inverse_norms(matrix),
+                                         tf.constant(self.probe_ids, tf.int32), k)
         rows = ["| word | nearest neighbours (cosine) |", "|---|---|"]
-        for word_id in self.probe_ids:
-            ids, scores = vectors.nearest(matrix, word_id, self.k, norms)
-            neighbours = ", ".join(f"{_markdown(self.words[i])} {score:.2f}"
-                                   for i, score in zip(ids, scores))
-            rows.append(f"| {_markdown(self.words[word_id])} | {neighbours} |")
+        for word_id, found, found_scores in zip(self.probe_ids, ids.numpy(), scores.numpy()):
+            neighbours_text = ", ".join(f"{_markdown(self.words[i])} {score:.2f}"
+                                        for i, score in zip(found, found_scores))
+            rows.append(f"| {_markdown(self.words[word_id])} | {neighbours_text} |")
         with self._writer.as_default():
             tf.summary.text("nearest_neighbours", "\n".join(rows), step=epoch)
         self._writer.flush()

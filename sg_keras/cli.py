@@ -11,15 +11,13 @@ Commands:
 A user mistake prints ``error: …`` on one line and exits with status 2.
 """
 
-import atexit
-import gc
 import json
 import os
 import sys
 
 from absl import app, flags, logging
 
-from sg_keras import training_flags
+from sg_keras import process, training_flags
 from sg_keras.errors import UsageError, parse_flags_or_exit
 
 FLAGS = flags.FLAGS
@@ -49,7 +47,7 @@ flags.DEFINE_boolean("json", False, "`evaluate`: print one JSON object instead o
 
 
 def _train(args):
-    from sg_keras import data, distribute, training
+    from sg_keras import data, strategies, training
 
     if args:
         raise UsageError(f"train takes no positional arguments, got {' '.join(args)}")
@@ -60,14 +58,16 @@ def _train(args):
         strategy=FLAGS.strategy, **training_flags.settings())
     config.validate()
     training.train(config)
-    if distribute.connect(config.strategy).is_chief:
+    if strategies.connect(config.strategy).is_chief:
         print(f"model written to {config.model_dir}")
     else:
         print(f"done: the chief wrote the model to {config.model_dir}")
 
 
 def _similar(words):
-    from sg_keras import text, training, vectors
+    from sg_keras import text
+    from sg_keras.model_dir import ModelDir
+    from sg_keras.word_vectors import WordVectors
 
     if not FLAGS.model_dir:
         raise UsageError("--model_dir is required")
@@ -76,23 +76,18 @@ def _similar(words):
     top = 10 if FLAGS.top is None else FLAGS.top
     if top < 1:
         raise UsageError(f"--top must be at least 1, got {top}")
-    model, vocab, settings = training.load_trained(FLAGS.model_dir)
-    matrix = model.word_vectors()
-    norms = vectors.row_norms(matrix)
-    index = vocab.index()
+    trained = ModelDir(FLAGS.model_dir).load()
+    word_vectors = WordVectors(trained.vocab.words, trained.model.word_vectors())
     missing = 0
     for word in words:
-        tokens = [t.decode("utf-8") for t in
-                  text.tokenize([word], settings["tokenizer"]).flat_values.numpy()]
-        key = tokens[0] if len(tokens) == 1 else word
-        if key not in index:
+        key = text.normalize_word(word, trained.settings["tokenizer"])
+        if key not in word_vectors:
             print(f"{word}: not in the vocabulary", file=sys.stderr)
             missing += 1
             continue
-        ids, scores = vectors.nearest(matrix, index[key], top, norms)
         print(f"{key}:")
-        for i, score in zip(ids, scores):
-            print(f"  {vocab.words[i]:<20} {score:.4f}")
+        for neighbour, score in word_vectors.most_similar(key, top):
+            print(f"  {neighbour:<20} {score:.4f}")
     return 1 if missing else 0
 
 
@@ -116,7 +111,8 @@ def _pairs(args):
 
 
 def _projector(args):
-    from sg_keras import projector, training
+    from sg_keras import projector
+    from sg_keras.model_dir import ModelDir
 
     if args:
         raise UsageError(f"projector takes no positional arguments, got {' '.join(args)}")
@@ -124,34 +120,19 @@ def _projector(args):
         raise UsageError("--model_dir is required")
     if FLAGS.top is not None and FLAGS.top < 1:
         raise UsageError(f"--top must be at least 1, got {FLAGS.top}")
-    model, vocab, _ = training.load_trained(FLAGS.model_dir)
-    run_dir = projector.run_dir(FLAGS.model_dir)
-    points = projector.write(run_dir, vocab.words, vocab.counts,
-                             model.word_vectors_tensor(), FLAGS.top)
+    model_dir = ModelDir(FLAGS.model_dir)
+    trained = model_dir.load()
+    run_dir = model_dir.projector_dir
+    points = projector.write(run_dir, trained.vocab.words, trained.vocab.counts,
+                             trained.model.word_vectors_tensor(), FLAGS.top)
     print(f"projector files for {points} words written to {run_dir}; view them with "
           f"tensorboard --logdir={os.path.dirname(run_dir)}")
     return 0
 
 
-def _import_tensorflow_quietly():
-    """Imports TensorFlow with its C++ start-up chatter (CUDA probing, oneDNN) hidden."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    saved_stderr, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import tensorflow as tf
-
-        # Physical devices, not logical ones: listing them does not start TensorFlow's
-        # runtime, which --strategy=multi_worker must configure first.
-        tf.config.list_physical_devices()
-    finally:
-        os.dup2(saved_stderr, 2)
-        os.close(saved_stderr)
-        os.close(devnull)
-
-
 def _evaluate(args):
-    from sg_keras import evaluation, training, vectors
+    from sg_keras import evaluation
+    from sg_keras.word_vectors import WordVectors
 
     if args:
         raise UsageError(f"evaluate takes no positional arguments, got {' '.join(args)}")
@@ -162,12 +143,11 @@ def _evaluate(args):
     if FLAGS.restrict_vocab < 1:
         raise UsageError(f"--restrict_vocab must be at least 1, got {FLAGS.restrict_vocab}")
     if FLAGS.model_dir:
-        model, vocab, _ = training.load_trained(FLAGS.model_dir)
-        words, matrix = vocab.words, model.word_vectors()
+        word_vectors = WordVectors.from_model_dir(FLAGS.model_dir)
     else:
-        words, matrix = vectors.load_word2vec(FLAGS.vectors)
-    results = evaluation.evaluate(evaluation.WordVectors(words, matrix), FLAGS.analogies,
-                                  FLAGS.similarity, FLAGS.restrict_vocab, FLAGS.method)
+        word_vectors = WordVectors.load(FLAGS.vectors)
+    results = evaluation.evaluate(word_vectors, FLAGS.analogies, FLAGS.similarity,
+                                  FLAGS.restrict_vocab, FLAGS.method)
     if FLAGS.json:
         print(json.dumps(results, indent=2))
     else:
@@ -201,7 +181,7 @@ def main(argv):
               "(--help for flags)", file=sys.stderr)
         return 2
     command, args = argv[1], argv[2:]
-    _import_tensorflow_quietly()
+    process.import_tensorflow_quietly()
     try:
         if command == "train":
             return _train(args)
@@ -221,10 +201,7 @@ def main(argv):
 
 def run():
     """Console entry point."""
-    # Registered first, so it runs after every other exit handler: the objects
-    # TensorFlow and Keras made are then left to the operating system, not
-    # walked one by one by Python's shutdown collections (about 1 s a run).
-    atexit.register(gc.freeze)
+    process.freeze_objects_at_exit()
     logging.set_verbosity(logging.INFO)
     app.run(main, flags_parser=parse_flags_or_exit)
 

@@ -14,9 +14,10 @@ import os
 import re
 
 import numpy as np
+import tensorflow as tf
 
+from sg_keras import neighbours
 from sg_keras.errors import UsageError
-from sg_keras.vectors import unit_rows
 
 METHODS = ("3cosadd", "3cosmul")
 _BATCH = 512  # questions per matrix product
@@ -157,90 +158,94 @@ def _open_text(path):
         raise UsageError(f"cannot read {path}: {error.strerror}") from None
 
 
-class WordVectors:
-    """Word vectors ordered by descending frequency, for evaluation.
-
-    Args:
-      words: the words, most frequent first (word2vec files are in this order).
-      matrix: [V, d] vectors, row i for words[i].
-    """
-
-    def __init__(self, words, matrix):
-        self.words = list(words)
-        self.unit = unit_rows(np.asarray(matrix, np.float32))
-
-    def _restricted(self, restrict_vocab):
-        """Case-folded word → id among the first restrict_vocab words (most frequent variant)."""
-        limit = min(restrict_vocab or len(self.words), len(self.words))
-        folded = {}
-        for i, word in enumerate(self.words[:limit]):
-            folded.setdefault(word.upper(), i)
-        return limit, folded
-
-    def analogies(self, path, restrict_vocab=30000, method="3cosadd"):
-        """Accuracy on an analogy file: d ≈ b - a + c (3CosAdd) or 3CosMul."""
-        if method not in METHODS:
-            raise UsageError(f"unknown analogy method {method!r}: choose {', '.join(METHODS)}")
-        limit, folded = self._restricted(restrict_vocab)
-        unit = self.unit[:limit]
-        # Words whose case-folded form is the same share one id for exclusion.
-        fold_ids = np.array([folded[w.upper()] for w in self.words[:limit]])
-        sections = []
-        for name, questions in read_analogies(path):
-            section = AnalogySection(name, total=len(questions))
-            known = [[folded[w.upper()] for w in q] for q in questions
-                     if all(w.upper() in folded for w in q)]
-            section.seen = len(known)
-            for start in range(0, len(known), _BATCH):
-                batch = np.array(known[start:start + _BATCH])
-                guesses = self._answer(unit, fold_ids, batch[:, :3], method)
-                section.correct += int(np.sum(fold_ids[guesses] == batch[:, 3]))
-            sections.append(section)
-        return AnalogyResult(sections)
-
-    @staticmethod
-    def _answer(unit, fold_ids, abc, method):
-        if method == "3cosadd":
-            scores = (unit[abc[:, 1]] - unit[abc[:, 0]] + unit[abc[:, 2]]) @ unit.T
-        else:
-            a, b, c = ((unit[abc[:, i]] @ unit.T + 1) / 2 for i in range(3))
-            scores = b * c / (a + _COSMUL_EPSILON)
-        rows = np.arange(len(abc))
-        for i in range(3):
-            scores[rows, abc[:, i]] = -np.inf
-        # Other case variants of a question word (e.g. "Paris" beside "paris") are excluded too.
-        variants = np.flatnonzero(fold_ids != np.arange(len(fold_ids)))
-        if len(variants):
-            folds = fold_ids[variants][None, :]
-            hits = (folds == abc[:, 0:1]) | (folds == abc[:, 1:2]) | (folds == abc[:, 2:3])
-            row_index, column = np.nonzero(hits)
-            scores[row_index, variants[column]] = -np.inf
-        return np.argmax(scores, axis=1)
-
-    def similarity(self, path, restrict_vocab=300000):
-        """Spearman and Pearson correlation of cosine similarity with human scores."""
-        _, folded = self._restricted(restrict_vocab)
-        model, human, oov = [], [], 0
-        for first, second, score in read_word_pairs(path):
-            if first.upper() not in folded or second.upper() not in folded:
-                oov += 1
-                continue
-            model.append(float(self.unit[folded[first.upper()]] @ self.unit[folded[second.upper()]]))
-            human.append(score)
-        if len(model) < 2:
-            return SimilarityResult(float("nan"), float("nan"), len(model), oov)
-        import scipy.stats  # here, not at the top: it adds ~50 MiB and ~1 s to every `train`
-        return SimilarityResult(float(scipy.stats.spearmanr(human, model)[0]),
-                                float(scipy.stats.pearsonr(human, model)[0]), len(model), oov)
+def _restricted(words, restrict_vocab):
+    """Case-folded word → id among the first restrict_vocab words (most frequent variant)."""
+    limit = min(restrict_vocab or len(words), len(words))
+    folded = {}
+    for i, word in enumerate(words[:limit]):
+        folded.setdefault(word.upper(), i)
+    return limit, folded
 
 
-def evaluate(vectors, analogy_files=(), similarity_files=(), restrict_vocab=30000,
+def _unit_rows(word_vectors, limit):
+    """The first ``limit`` word vectors scaled to unit length, as gensim scores them."""
+    vectors = word_vectors.vectors[:limit]
+    return neighbours.unit_rows(vectors, neighbours.inverse_norms(vectors), tf.range(limit))
+
+
+def analogies(word_vectors, path, restrict_vocab=30000, method="3cosadd"):
+    """Accuracy of sg_keras.WordVectors on an analogy file: d ≈ b - a + c (3CosAdd) or 3CosMul."""
+    if method not in METHODS:
+        raise UsageError(f"unknown analogy method {method!r}: choose {', '.join(METHODS)}")
+    words = word_vectors.words
+    limit, folded = _restricted(words, restrict_vocab)
+    unit = _unit_rows(word_vectors, limit)
+    # Words whose case-folded form is the same share one id for exclusion.
+    fold_ids = np.array([folded[w.upper()] for w in words[:limit]])
+    sections = []
+    for name, questions in read_analogies(path):
+        section = AnalogySection(name, total=len(questions))
+        known = [[folded[w.upper()] for w in q] for q in questions
+                 if all(w.upper() in folded for w in q)]
+        section.seen = len(known)
+        for start in range(0, len(known), _BATCH):
+            batch = np.array(known[start:start + _BATCH])
+            guesses = _answer(unit, fold_ids, batch[:, :3], method)
+            section.correct += int(np.sum(fold_ids[guesses] == batch[:, 3]))
+        sections.append(section)
+    return AnalogyResult(sections)
+
+
+def _answer(unit, fold_ids, abc, method):
+    a, b, c = (tf.gather(unit, abc[:, i]) for i in range(3))
+    if method == "3cosadd":
+        scores = neighbours.cosines(unit, None, b - a + c).numpy()
+    else:
+        a, b, c = ((neighbours.cosines(unit, None, query).numpy() + 1) / 2 for query in (a, b, c))
+        scores = b * c / (a + _COSMUL_EPSILON)
+    rows = np.arange(len(abc))
+    for i in range(3):
+        scores[rows, abc[:, i]] = -np.inf
+    # Other case variants of a question word (e.g. "Paris" beside "paris") are excluded too.
+    variants = np.flatnonzero(fold_ids != np.arange(len(fold_ids)))
+    if len(variants):
+        folds = fold_ids[variants][None, :]
+        hits = (folds == abc[:, 0:1]) | (folds == abc[:, 1:2]) | (folds == abc[:, 2:3])
+        row_index, column = np.nonzero(hits)
+        scores[row_index, variants[column]] = -np.inf
+    return np.argmax(scores, axis=1)
+
+
+def word_pairs(word_vectors, path, restrict_vocab=300000):
+    """Spearman and Pearson correlation of sg_keras.WordVectors' cosines with human scores."""
+    words = word_vectors.words
+    limit, folded = _restricted(words, restrict_vocab)
+    known, human, oov = [], [], 0
+    for first, second, score in read_word_pairs(path):
+        if first.upper() not in folded or second.upper() not in folded:
+            oov += 1
+            continue
+        known.append((folded[first.upper()], folded[second.upper()]))
+        human.append(score)
+    if len(known) < 2:
+        return SimilarityResult(float("nan"), float("nan"), len(known), oov)
+    unit = _unit_rows(word_vectors, limit)
+    ids = np.array(known)
+    model = tf.reduce_sum(tf.gather(unit, ids[:, 0]) * tf.gather(unit, ids[:, 1]), axis=1)
+    model = model.numpy().astype(np.float64).tolist()
+    import scipy.stats  # here, not at the top: it adds ~50 MiB and ~1 s to every `train`
+    return SimilarityResult(float(scipy.stats.spearmanr(human, model)[0]),
+                            float(scipy.stats.pearsonr(human, model)[0]), len(model), oov)
+
+
+def evaluate(word_vectors, analogy_files=(), similarity_files=(), restrict_vocab=30000,
              method="3cosadd"):
-    """{"analogy": {file: {...}}, "similarity": {file: {...}}} for the given files."""
+    """{"analogy": {file: {...}}, "similarity": {file: {...}}} of sg_keras.WordVectors."""
     return {
-        "analogy": {path: vectors.analogies(path, restrict_vocab, method).as_dict()
+        "analogy": {path: analogies(word_vectors, path, restrict_vocab, method).as_dict()
                     for path in analogy_files},
-        "similarity": {path: vectors.similarity(path).as_dict() for path in similarity_files},
+        "similarity": {path: word_pairs(word_vectors, path).as_dict()
+                       for path in similarity_files},
     }
 
 

@@ -30,13 +30,13 @@ import os
 import re
 import tempfile
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from sg_keras import text, training, vectors
+from sg_keras import neighbours, text, vectors
 from sg_keras.errors import UsageError
-from sg_keras.io_utils import atomic_directory
+from sg_keras.io_utils import atomic_directory, make_readable
+from sg_keras.model_dir import ModelDir
 
 VOCAB_ASSET = "vocab.txt"
 KEYS_ASSET = "vocab_keys.tsv"
@@ -78,15 +78,6 @@ def _number_of_results(k, largest, meaning):
         return tf.identity(first)
 
 
-def _exclude(scores, columns):
-    """scores [N, V] with columns [N, m] of each row set to -inf."""
-    rows = tf.broadcast_to(tf.range(tf.shape(columns, out_type=tf.int64)[0])[:, None],
-                           tf.shape(columns, out_type=tf.int64))
-    indices = tf.stack([rows, columns], axis=-1)
-    return tf.tensor_scatter_nd_update(
-        scores, indices, tf.fill(tf.shape(columns), float("-inf")))
-
-
 class WordVectorServer(tf.Module):
     """The serving graph over word vectors: lookup, nearest and analogy signatures.
 
@@ -103,10 +94,8 @@ class WordVectorServer(tf.Module):
         self.tokenizer = tokenizer
         self.vocab_size = embeddings.shape[0]
         self.embeddings = tf.Variable(embeddings, trainable=False, name="embeddings")
-        norms = np.linalg.norm(embeddings, axis=1)
-        self.inverse_norms = tf.Variable(
-            np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0),
-            trainable=False, name="inverse_norms")
+        self.inverse_norms = tf.Variable(neighbours.inverse_norms(self.embeddings),
+                                         trainable=False, name="inverse_norms")
         vocab_path, keys_path = _write_vocab_assets(asset_dir, words, tokenizer)
         self.word_rows = tf.lookup.StaticHashTable(
             tf.lookup.TextFileInitializer(
@@ -135,16 +124,6 @@ class WordVectorServer(tf.Module):
         """
         return self.embeddings.value(), self.inverse_norms.value()
 
-    @staticmethod
-    def _unit(vectors, inverse_norms, rows):
-        """The word vectors of rows [N], scaled to unit length: [N, d]."""
-        return tf.gather(vectors, rows) * tf.gather(inverse_norms, rows)[:, None]
-
-    @staticmethod
-    def _cosines(vectors, inverse_norms, queries):
-        """Cosine of each query [N, d] (unit length) with every word: one matrix product."""
-        return tf.matmul(queries, vectors, transpose_b=True) * inverse_norms
-
     def _top(self, scores, k, known, words_name, scores_name):
         """The k best words of each row; rows of unknown queries are "" and 0."""
         best = tf.math.top_k(scores, k)
@@ -168,8 +147,9 @@ class WordVectorServer(tf.Module):
         vectors, inverse_norms = self._read()
         rows = self._rows(words)
         safe_rows = tf.maximum(rows, 0)
-        queries = self._unit(vectors, inverse_norms, safe_rows)
-        scores = _exclude(self._cosines(vectors, inverse_norms, queries), safe_rows[:, None])
+        queries = neighbours.unit_rows(vectors, inverse_norms, safe_rows)
+        scores = neighbours.exclude(neighbours.cosines(vectors, inverse_norms, queries),
+                                    safe_rows[:, None])
         return self._top(scores, k, rows >= 0, "neighbors", "scores")
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="a"),
@@ -190,10 +170,10 @@ class WordVectorServer(tf.Module):
         vectors, inverse_norms = self._read()
         rows = tf.stack([self._rows(a), self._rows(b), self._rows(c)], axis=1)
         safe_rows = tf.maximum(rows, 0)
-        a_unit, b_unit, c_unit = (self._unit(vectors, inverse_norms, safe_rows[:, i])
+        a_unit, b_unit, c_unit = (neighbours.unit_rows(vectors, inverse_norms, safe_rows[:, i])
                                   for i in range(3))
-        scores = _exclude(self._cosines(vectors, inverse_norms, b_unit - a_unit + c_unit),
-                          safe_rows)
+        scores = neighbours.exclude(
+            neighbours.cosines(vectors, inverse_norms, b_unit - a_unit + c_unit), safe_rows)
         return self._top(scores, k, tf.reduce_all(rows >= 0, axis=1), "d", "scores")
 
 
@@ -245,13 +225,19 @@ def _write_vocab_assets(directory, words, tokenizer, batch=65536):
     return vocab_path, keys_path
 
 
-def next_version(export_dir):
-    """1 + the largest integer directory name under export_dir (1 if none)."""
+def versions(export_dir):
+    """The version numbers under a TF Serving model base path (its integer-named
+    directories), in increasing order; [] when it does not exist."""
     if not os.path.isdir(export_dir):
-        return 1
-    versions = [int(name) for name in os.listdir(export_dir)
-                if re.fullmatch(r"[0-9]+", name) and os.path.isdir(os.path.join(export_dir, name))]
-    return max(versions, default=0) + 1
+        return []
+    return sorted(int(name) for name in os.listdir(export_dir)
+                  if re.fullmatch(r"[0-9]+", name)
+                  and os.path.isdir(os.path.join(export_dir, name)))
+
+
+def next_version(export_dir):
+    """1 + the largest version under export_dir (1 if none)."""
+    return max(versions(export_dir), default=0) + 1
 
 
 def warmup_requests(model_name, signatures, words, vocab_size):
@@ -339,7 +325,7 @@ def export(export_dir, words, embeddings, tokenizer="unicode", output_kernel=Non
                 tf.saved_model.save(server, partial, signatures=signatures)
                 _write_extras(os.path.join(partial, EXTRA_DIR), os.path.basename(export_dir),
                               signatures, words, embeddings)
-                _make_readable(partial)
+                make_readable(partial)
     except BaseException:
         if created:
             _remove_empty_dirs(export_dir, created)
@@ -356,30 +342,45 @@ def _write_extras(directory, model_name, signatures, words, embeddings):
     vectors.save_projector_tsv(directory, words[:PROJECTOR_WORDS], embeddings[:PROJECTOR_WORDS])
 
 
-def _make_readable(directory):
-    """Gives the temporary files and directories (mode 0600/0700) the umask's usual modes.
-
-    A server may run as another user than the one exporting.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(directory, 0o777 & ~umask)
-    for root, directories, files in os.walk(directory):
-        for name in directories:
-            os.chmod(os.path.join(root, name), 0o777 & ~umask)
-        for name in files:
-            os.chmod(os.path.join(root, name), 0o666 & ~umask)
-
-
 def export_trained(model_dir, export_dir):
-    """Exports a trained model_dir (all four signatures); returns the version path."""
-    model, vocab, settings = training.load_trained(model_dir)
-    return export(export_dir, vocab.words, model.word_vectors(), settings["tokenizer"],
-                  keras.ops.convert_to_numpy(model.context_softmax.kernel))
+    """Exports a trained model_dir (all four signatures); returns the version path.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> from sg_keras import TrainConfig, train
+    >>> work = tempfile.mkdtemp()
+    >>> with open(os.path.join(work, "corpus.txt"), "w") as f:
+    ...     _ = f.write("the quick brown fox jumps over the lazy dog\n" * 50)
+    >>> _ = train(TrainConfig(corpus=[os.path.join(work, "corpus.txt")],
+    ...                       model_dir=os.path.join(work, "run"), dim=8, min_count=1,
+    ...                       epochs=1, tokenizer="whitespace"))
+    >>> path = export_trained(os.path.join(work, "run"), os.path.join(work, "served"))
+    >>> served = tf.saved_model.load(path)
+    >>> result = served.signatures["nearest"](words=tf.constant(["fox"]), k=tf.constant(2))
+    >>> result["neighbors"].shape
+    TensorShape([1, 2])
+    """
+    trained = ModelDir(model_dir).load()
+    return export(export_dir, trained.vocab.words, trained.model.word_vectors(),
+                  trained.settings["tokenizer"], trained.model.output_kernel())
 
 
 def export_vectors(vectors_path, export_dir, tokenizer="unicode"):
-    """Exports a word2vec text or binary file (no ``context`` signature); returns the path."""
+    """Exports a word2vec text or binary file (no ``context`` signature); returns the path.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> work = tempfile.mkdtemp()
+    >>> with open(os.path.join(work, "vectors.txt"), "w") as f:
+    ...     _ = f.write("4 2\nking 1 0\nqueen 0.9 0.1\nman 0.5 0.5\nwoman 0 1\n")
+    >>> path = export_vectors(os.path.join(work, "vectors.txt"), os.path.join(work, "served"),
+    ...                       tokenizer="whitespace")
+    >>> served = tf.saved_model.load(path)
+    >>> served.signatures["nearest"](words=tf.constant(["king"]), k=tf.constant(1))["neighbors"]
+    <tf.Tensor: shape=(1, 1), dtype=string, numpy=array([[b'queen']], dtype=object)>
+    """
     words, matrix = vectors.load_word2vec(vectors_path)
     return export(export_dir, words, matrix, tokenizer)
 

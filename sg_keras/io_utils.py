@@ -1,10 +1,58 @@
-"""Writing files and directories atomically: a temporary path, then a rename."""
+"""Files: gzip recognised by content, and atomic writes (a temporary path, then a rename)."""
 
 import contextlib
+import gzip
 import os
 import shutil
 import tempfile
 import zipfile
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _open_local(path):
+    return open(path, "rb")
+
+
+def is_gzip(path, opener=_open_local):
+    """Whether the file at ``path`` is gzip-compressed, judged by its first two bytes.
+
+    ``opener`` opens a path as an uncompressed binary stream (default: a local file).
+    """
+    with opener(path) as probe:
+        return probe.read(2) == GZIP_MAGIC
+
+
+def open_binary(path, opener=_open_local):
+    """``path`` opened for reading as bytes, gunzipped when its content is gzip.
+
+    Example:
+
+    >>> import gzip, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "corpus.txt")
+    >>> with gzip.open(path, "wb") as f:  # no .gz suffix: the content decides
+    ...     _ = f.write(b"the quick brown fox")
+    >>> with open_binary(path) as f:
+    ...     f.read()
+    b'the quick brown fox'
+    """
+    compressed = is_gzip(path, opener)
+    stream = opener(path)
+    return _ClosingGzipFile(stream) if compressed else stream
+
+
+class _ClosingGzipFile(gzip.GzipFile):
+    """A GzipFile reading from a stream that it closes too (GzipFile leaves it open)."""
+
+    def __init__(self, stream):
+        super().__init__(fileobj=stream, mode="rb")
+        self._stream = stream
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            self._stream.close()
 
 
 def _umask():
@@ -50,6 +98,17 @@ def atomic_directory(path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def make_readable(directory):
+    """Gives a directory tree made by tempfile (modes 0600/0700) the umask's usual modes."""
+    umask = _umask()
+    os.chmod(directory, 0o777 & ~umask)
+    for root, directories, files in os.walk(directory):
+        for name in directories:
+            os.chmod(os.path.join(root, name), 0o777 & ~umask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~umask)
 
 
 def zip_directory(directory, file):

@@ -73,6 +73,17 @@ class PairGenerator:
       sample: subsampling threshold t (0 = off).
       shrink_window: draw each centre word's window uniformly from 1..window.
       tokenizer: name of the tokenizer (see text.TOKENIZERS).
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from sg_keras.vocab import Vocabulary
+    >>> vocab = Vocabulary.from_counts(["the", "quick", "brown", "fox"], [1, 1, 1, 1], 1)
+    >>> generator = PairGenerator(vocab, window=1, sample=0, shrink_window=False)
+    >>> centres, contexts = generator.block_pairs(tf.constant(["the quick brown"]),
+    ...                                           tf.constant([1, 2], tf.int64))
+    >>> sorted(zip(centres.numpy().tolist(), contexts.numpy().tolist()))
+    [(0, 1), (1, 0), (1, 2), (2, 1)]
     """
 
     def __init__(self, vocab, window, sample, shrink_window=True, tokenizer="unicode"):
@@ -133,8 +144,7 @@ class PairGenerator:
                               deterministic=True)
         dataset = dataset.rebatch(batch_size).prefetch(tf.data.AUTOTUNE)
         # No autotuning thread: deleting the iterator (model.fit's, when training
-        # ends) waits out that thread's sleep, which doubles up to a minute, and so
-        # stalled the end of a run by up to tens of seconds (benchmarks/RESULTS.md).
+        # ends) waits out that thread's sleep, which doubles up to a minute.
         # AUTOTUNE above then keeps its starting point: one parallel call per thread
         # of tf.data's pool (one per core), and a prefetch buffer grown on demand.
         options = tf.data.Options()
@@ -148,11 +158,16 @@ def explain_pairs(sentence, window, sample=0.0, shrink_window=False, tokenizer="
 
     The vocabulary (for subsampling) is the sentence's own words. Returns a
     list of (centre word, [context words]) for each kept word with a context.
+
+    Example:
+
+    >>> explain_pairs("the quick brown fox jumps", window=2)[2]
+    ('brown', ['the', 'quick', 'fox', 'jumps'])
     """
     words = text.tokenize(tf.constant([sentence]), tokenizer).flat_values.numpy()
-    vocab_words, first_index, counts = np.unique(words, return_index=True, return_counts=True)
-    order = np.lexsort((first_index, -counts))
-    vocab = Vocabulary([w.decode("utf-8") for w in vocab_words[order]], counts[order])
+    distinct, first_index, counts = np.unique(words, return_index=True, return_counts=True)
+    vocab = Vocabulary.from_counts([w.decode("utf-8") for w in distinct], counts, min_count=1,
+                                   first_seen=first_index)
     generator = PairGenerator(vocab, window, sample, shrink_window, tokenizer)
     ids, sentence_ids, spans = generator.kept_tokens(
         tf.constant([sentence]), tf.constant([seed, 0], tf.int64))

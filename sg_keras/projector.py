@@ -1,8 +1,8 @@
 """Embedding Projector files, for TensorBoard's projector and projector.tensorflow.org.
 
-``write(directory, words, counts, matrix)`` puts into ``directory`` (``run_dir(model_dir)``,
-i.e. ``MODEL_DIR/logs/embeddings``: a TensorBoard run of its own, where the probe
-words' neighbours are logged too):
+``write(directory, words, counts, matrix)`` puts into ``directory`` (a model_dir's
+``ModelDir.projector_dir``, ``MODEL_DIR/logs/embeddings``: a TensorBoard run of its
+own, where the probe words' neighbours are logged too):
 
 * ``embedding-1.*`` and ``checkpoint``: a TF checkpoint holding the embedding matrix
   as the tensor ``embedding/.ATTRIBUTES/VARIABLE_VALUE``;
@@ -35,11 +35,6 @@ TENSOR_NAME = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
 METADATA_FILE = vectors.PROJECTOR_METADATA
 VECTORS_FILE = vectors.PROJECTOR_VECTORS
 CONFIG_FILE = projector_metadata.PROJECTOR_FILENAME
-
-
-def run_dir(model_dir):
-    """The TensorBoard run of a model_dir's word vectors: ``MODEL_DIR/logs/embeddings``."""
-    return os.path.join(model_dir, "logs", "embeddings")
 
 
 def write(directory, words, counts, matrix, top=None):

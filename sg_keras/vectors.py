@@ -1,4 +1,4 @@
-"""Word vectors: word2vec text and binary formats, projector TSV, nearest neighbours by cosine."""
+"""Word-vector files: word2vec text and binary formats, and the Embedding Projector's TSV."""
 
 import collections
 import concurrent.futures
@@ -80,34 +80,6 @@ def save_projector_tsv(directory, words, matrix, counts=None):
         metadata = "word\tcount\n" + "".join(
             f"{label}\t{int(count)}\n" for label, count in zip(labels, counts))
     atomic_write_text(os.path.join(directory, PROJECTOR_METADATA), metadata)
-
-
-def unit_rows(matrix):
-    """Rows scaled to unit length (zero rows stay zero)."""
-    norms = row_norms(matrix)[:, np.newaxis]
-    return matrix / np.where(norms == 0, 1, norms)
-
-
-def row_norms(matrix):
-    """The Euclidean length of each row, computed without a temporary the matrix's size."""
-    return np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
-
-
-def nearest(matrix, word_id, k=10, norms=None):
-    """The k word ids most cosine-similar to word_id (itself excluded), with scores.
-
-    ``norms``: ``row_norms(matrix)``, to compute once for several lookups. The
-    matrix is not copied (a unit-length copy would take as much memory again).
-    """
-    if norms is None:
-        norms = row_norms(matrix)
-    lengths = np.where(norms == 0, 1, norms)  # zero rows score 0, as in unit_rows
-    scores = (matrix @ matrix[word_id]) / (lengths * lengths[word_id])
-    scores[word_id] = -np.inf
-    k = min(k, len(scores) - 1)
-    best = np.argpartition(-scores, k - 1)[:k]
-    best = best[np.argsort(-scores[best], kind="stable")]
-    return best, scores[best]
 
 
 def load_word2vec(path):

@@ -1,19 +1,15 @@
-"""Vocabulary: counted in one streaming pass, saved as ``vocab.tsv`` (word, count)."""
+"""Vocabulary: counted in one streaming pass over the corpus, saved as ``vocab.tsv`` (word, count)."""
 
-import collections
-import ctypes
 import dataclasses
-import gc
-import os
 
 import numpy as np
 import tensorflow as tf
 
-from sg_keras import text
+from sg_keras import process, text
 from sg_keras.errors import UsageError
 from sg_keras.io_utils import atomic_write_text
 
-VOCAB_FILE = "vocab.tsv"
+MIN_WORDS = 2  # a vocabulary of one word has nothing to predict
 
 
 @dataclasses.dataclass
@@ -27,7 +23,16 @@ class CorpusCounts:
 
 @dataclasses.dataclass
 class Vocabulary:
-    """Words by descending count; ties keep the order of first occurrence (as gensim)."""
+    """Words by descending count, ties in order of first occurrence; row i is words[i].
+
+    Example:
+
+    >>> vocab = Vocabulary.from_counts(["fox", "the", "dog"], [1, 2, 1], min_count=1)
+    >>> vocab.words, vocab.counts.tolist()
+    (['the', 'fox', 'dog'], [2, 1, 1])
+    >>> vocab.index()["dog"]
+    2
+    """
 
     words: list
     counts: np.ndarray
@@ -39,6 +44,25 @@ class Vocabulary:
     def total(self):
         """Number of corpus tokens that are in the vocabulary."""
         return int(self.counts.sum())
+
+    @classmethod
+    def from_counts(cls, words, counts, min_count, max_vocab_size=0, first_seen=None):
+        """The vocabulary of counted words: those seen at least ``min_count`` times,
+        by descending count, ties by ``first_seen`` (any sortable keys; default: the
+        order of ``words``), at most the ``max_vocab_size`` first (0: all).
+
+        Raises UsageError when fewer than MIN_WORDS words are left.
+        """
+        order = range(len(words)) if first_seen is None else first_seen
+        kept = sorted((-count, first, word) for word, count, first in zip(words, counts, order)
+                      if count >= min_count)
+        if max_vocab_size:
+            kept = kept[:max_vocab_size]
+        if len(kept) < MIN_WORDS:
+            raise UsageError(f"fewer than {MIN_WORDS} distinct words occur at least "
+                             f"min_count={min_count} times")
+        return cls([word for _, _, word in kept],
+                   np.array([-negated for negated, _, _ in kept], np.int64))
 
     def index(self):
         """A dict word → id."""
@@ -56,9 +80,12 @@ class Vocabulary:
             tf.range(len(self.words), dtype=tf.int64))
         return tf.lookup.StaticHashTable(initializer, default_value=-1)
 
+    def to_tsv(self):
+        """``word<TAB>count`` lines, the content of ``vocab.tsv``."""
+        return "".join(f"{w}\t{c}\n" for w, c in zip(self.words, self.counts))
+
     def save(self, path):
-        atomic_write_text(
-            path, "".join(f"{w}\t{c}\n" for w, c in zip(self.words, self.counts)))
+        atomic_write_text(path, self.to_tsv())
 
     @classmethod
     def load(cls, path):
@@ -73,19 +100,20 @@ class Vocabulary:
 
 
 def count_words(corpus, tokenizer):
-    """Counts every token of a text.Corpus in a streaming pass, all in-graph.
+    """Counts every token of a corpus in a streaming pass, all in-graph.
 
     Blocks are tokenised and counted in parallel; the block counts are added
     into a hash table word → (count, rank of first occurrence) by one
     ``tf.function`` loop over the dataset, with no Python per block or word,
     and work per block in proportion to the block, however many words came before.
-    Returns (Counter word → count in first-occurrence order, CorpusCounts).
+    Returns (words, counts, CorpusCounts): every distinct word (str) in order of
+    first occurrence, and its count.
     """
     words, values, tokens, sentences = _count_in_table(corpus, tokenizer)
-    release_freed_memory()  # the table's
+    process.release_freed_memory()  # the table's
     order = np.argsort(values[:, 1])
-    counter = collections.Counter(dict(zip(words[order].tolist(), values[order, 0].tolist())))
-    return counter, CorpusCounts(tokens, sentences, corpus.invalid_utf8)
+    return ([word.decode("utf-8") for word in words[order].tolist()], values[order, 0],
+            CorpusCounts(tokens, sentences, corpus.invalid_utf8))
 
 
 def _count_in_table(corpus, tokenizer):
@@ -99,7 +127,7 @@ def _count_in_table(corpus, tokenizer):
     table = tf.lookup.experimental.MutableHashTable(
         tf.string, tf.int64, default_value=tf.constant([0, -1], tf.int64),
         # Anonymous: freed on return. A named table stays in TF's resource manager
-        # until the process ends (benchmarks/RESULTS.md).
+        # until the process ends.
         experimental_is_anonymous=True)
     dataset = corpus.dataset().map(
         block_counts, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -122,35 +150,21 @@ def _count_in_table(corpus, tokenizer):
     return words.numpy(), values.numpy(), int(tokens), int(sentences)
 
 
-def release_freed_memory():
-    """Frees unreachable objects and returns the C heap's free memory to the system.
+def count_vocabulary(corpus, tokenizer, min_count, max_vocab_size=0):
+    """(Vocabulary, CorpusCounts) of a corpus: count_words, then Vocabulary.from_counts.
 
-    A counting table is freed only by the cycle collector (its tf.function holds
-    it), into the malloc arena of the thread that filled it, which later work, in
-    other threads, barely reuses. Returned (glibc's malloc_trim; elsewhere nothing
-    is returned), it lowers a training run's peak memory by about 20 MiB
-    (benchmarks/RESULTS.md).
+    Example:
+
+    >>> import os, tempfile
+    >>> from sg_keras.corpus import Corpus
+    >>> path = os.path.join(tempfile.mkdtemp(), "corpus.txt")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("the fox and the dog\\n")
+    >>> vocab, counts = count_vocabulary(Corpus([path]), "whitespace", min_count=1)
+    >>> vocab.words, counts.tokens
+    (['the', 'fox', 'and', 'dog'], 5)
     """
-    gc.collect()
-    try:
-        malloc_trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError, TypeError):  # not glibc
-        return
-    malloc_trim(0)
-
-
-def build_vocabulary(counter, min_count, max_vocab_size=None):
-    """Keeps words seen at least min_count times, at most max_vocab_size most frequent."""
-    kept = [(w, c) for w, c in counter.items() if c >= min_count]
-    kept.sort(key=lambda item: -item[1])  # stable: ties stay in first-occurrence order
-    if max_vocab_size:
-        kept = kept[:max_vocab_size]
-    if len(kept) < 2:
-        raise UsageError(
-            f"fewer than 2 distinct words occur at least min_count={min_count} times")
-    return Vocabulary([w.decode("utf-8") for w, _ in kept],
-                      np.array([c for _, c in kept], np.int64))
-
-
-def vocab_path(model_dir):
-    return os.path.join(model_dir, VOCAB_FILE)
+    words, word_counts, counts = count_words(corpus, tokenizer)
+    if counts.tokens == 0:
+        raise UsageError(f"the corpus has no words: {', '.join(corpus.paths)}")
+    return Vocabulary.from_counts(words, word_counts, min_count, max_vocab_size), counts

@@ -1,10 +1,17 @@
-"""Shared fixtures: small generated corpora and the shared public data beside the repo."""
+"""Shared fixtures and helpers: small generated corpora, the shared public data beside the
+repo, a short training config, the sg-keras command as a process."""
 
 import os
 import pathlib
 import random
+import subprocess
+import sys
 
+import keras
 import pytest
+
+from sg_keras.config import TrainConfig
+from sg_keras.word_vectors import WordVectors
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -56,3 +63,50 @@ def planted_corpus(path, sentences=3000, seed=0):
 def planted(tmp_path):
     path = tmp_path / "planted.txt"
     return path, planted_corpus(path)
+
+
+def config_for(corpus, model_dir, **overrides):
+    """A TrainConfig for a few seconds of training on a small corpus."""
+    settings = dict(corpus=[str(corpus)], model_dir=str(model_dir), dim=16, window=3,
+                    sample=0.0, min_count=1, epochs=3, batch_size=256, num_sampled=16,
+                    tokenizer="whitespace", steps_per_execution=8)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def topic_purity(model, vocab, topics, k=3):
+    """Share of each topic word's k nearest neighbours that belong to its own topic."""
+    word_vectors = WordVectors(vocab.words, model.word_vectors())
+    hits = total = 0
+    for topic in topics:
+        for word in topic:
+            hits += sum(neighbour in topic for neighbour, _ in word_vectors.most_similar(word, k))
+            total += k
+    return hits / total
+
+
+class InterruptAtEpoch(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt when epoch ``epoch`` begins (a user's Ctrl-C)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def sg_keras(*args, cwd=None, timeout=600):
+    """Runs ``sg-keras ARGS`` as a user does: a separate process."""
+    return subprocess.run([sys.executable, "-m", "sg_keras.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout)
+
+
+def assert_usage_error(result, message):
+    """The process printed one line ``error: …`` containing ``message`` and exited with 2."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert message in lines[0]

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import planted_corpus
+from conftest import assert_usage_error, planted_corpus, sg_keras
 
 FOX_TABLE = """\
 the    (the, quick) (the, brown)
@@ -20,19 +20,6 @@ the    (the, jumps) (the, over) (the, lazy) (the, dog)
 lazy   (lazy, over) (lazy, the) (lazy, dog)
 dog    (dog, the) (dog, lazy)
 """
-
-
-def sg_keras(*args, cwd=None, timeout=600):
-    return subprocess.run([sys.executable, "-m", "sg_keras.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=timeout)
-
-
-def assert_usage_error(result, message):
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert message in lines[0]
 
 
 def test_pairs_prints_the_tutorial_table():

@@ -23,12 +23,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, planted_corpus
+from conftest import REPO, InterruptAtEpoch, config_for, planted_corpus, topic_purity
 from sg_keras import distribute, text, training
 from sg_keras.errors import UsageError
 from sg_keras.model import SkipGram
 from sg_keras.vocab import CorpusCounts
-from test_training import InterruptAtEpoch, config_for, topic_purity
 
 CLUSTER = {"chief": ["127.0.0.1:2000"], "worker": ["127.0.0.1:2001", "127.0.0.1:2002"],
            "ps": ["127.0.0.1:2003", "127.0.0.1:2004"]}

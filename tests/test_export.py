@@ -14,9 +14,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from conftest import REPO, planted_corpus
-from test_cli import assert_usage_error, sg_keras
-from test_training import config_for
+from conftest import REPO, assert_usage_error, config_for, planted_corpus, sg_keras
 
 from sg_keras import export, training, vectors
 from sg_keras.errors import UsageError

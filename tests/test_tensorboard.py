@@ -20,12 +20,11 @@ from PIL import Image
 from tensorboard.plugins.projector import ProjectorConfig
 
 import live_tensorboard
-from conftest import REPO, planted_corpus
+from conftest import REPO, config_for, planted_corpus
 from sg_keras import projector, training
 from sg_keras.callbacks import probe_word_ids
 from sg_keras.errors import UsageError
 from sg_keras.vocab import Vocabulary
-from test_training import config_for
 
 EPOCHS = 2
 POINT_COLOUR = (117, 117, 217)  # the projector's colour of unselected points, 0x7575D9

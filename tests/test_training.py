@@ -9,29 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from sg_keras import data, training, vectors
+from conftest import InterruptAtEpoch, config_for, topic_purity
+from sg_keras import data, training
 from sg_keras.errors import UsageError
-
-
-def config_for(corpus, model_dir, **overrides):
-    settings = dict(corpus=[str(corpus)], model_dir=str(model_dir), dim=16, window=3,
-                    sample=0.0, min_count=1, epochs=3, batch_size=256, num_sampled=16,
-                    tokenizer="whitespace", steps_per_execution=8)
-    settings.update(overrides)
-    return training.TrainConfig(**settings)
-
-
-def topic_purity(model, vocab, topics, k=3):
-    """Share of each topic word's k nearest neighbours that belong to its own topic."""
-    matrix = model.word_vectors()
-    index = vocab.index()
-    hits = total = 0
-    for topic in topics:
-        for word in topic:
-            neighbours, _ = vectors.nearest(matrix, index[word], k)
-            hits += sum(vocab.words[i] in topic for i in neighbours)
-            total += k
-    return hits / total
 
 
 @pytest.mark.parametrize("loss", ["negative", "sampled", "softmax"])
@@ -85,16 +65,6 @@ def test_vectors_txt_loads_in_gensim(planted, tmp_path):
     loaded = gensim_models.KeyedVectors.load_word2vec_format(str(tmp_path / "m" / "vectors.txt"))
     assert loaded.index_to_key == vocab.words
     np.testing.assert_allclose(loaded.vectors, model.word_vectors(), rtol=1e-5, atol=1e-7)
-
-
-class InterruptAtEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 def test_interrupted_training_resumes_where_it_stopped(planted, tmp_path):

@@ -1,0 +1,101 @@
+"""The settings of a training run, defined once: TrainConfig's fields.
+
+The command line's training flags (sg_keras.training_flags), the pipeline's Trainer
+and the record in ``config.json`` are all made from these fields: each field's
+metadata says whether it shapes the model (``setting``), its help text, and the
+flag's default when it differs from the field's.
+"""
+
+import dataclasses
+import math
+
+from sg_keras import cluster, text
+from sg_keras.errors import UsageError
+from sg_keras.objectives import LOSSES
+
+
+def _setting(default, help, flag_default=dataclasses.MISSING):
+    """A field that shapes the model: recorded in config.json and a training flag."""
+    metadata = {"setting": True, "help": help}
+    if flag_default is not dataclasses.MISSING:
+        metadata["flag_default"] = flag_default
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Settings of a training run; defaults are word2vec.c's and gensim's.
+
+    ``corpus`` (files) and ``model_dir`` say where data comes from and goes; the
+    fields made with ``_setting`` shape the model (:meth:`settings`); the rest
+    choose what is evaluated and logged while training, and how it is distributed.
+
+    Example:
+
+    >>> config = TrainConfig(corpus=["corpus.txt"], model_dir="runs/demo", dim=50)
+    >>> config.validate()
+    >>> config.settings()["dim"], config.settings()["window"]
+    (50, 5)
+    """
+
+    corpus: list
+    model_dir: str
+    dim: int = _setting(100, "Size of the word vectors.")
+    window: int = _setting(5, "Maximum distance between centre and context word.")
+    negative: int = _setting(5, "Noise words per pair (k) for --loss=negative.")
+    num_sampled: int = _setting(64, "Noise words drawn per batch, shared by its pairs "
+                                "(negative, sampled).")
+    sample: float = _setting(1e-3, "Subsampling threshold t (word2vec.c's -sample); 0 = off. "
+                             "Default: 1e-3 for training, 0 for `sg-keras pairs`.",
+                             flag_default=None)
+    shrink_window: bool = _setting(True, "Draw each centre word's window from 1..window. "
+                                   "Default: on for training, off for `sg-keras pairs`.",
+                                   flag_default=None)
+    min_count: int = _setting(5, "Drop words seen fewer times.")
+    max_vocab_size: int = _setting(0, "Keep at most this many most frequent words (0 = all).")
+    epochs: int = _setting(5, "Passes over the corpus.")
+    batch_size: int = _setting(4096, "Training pairs per step.")
+    loss: str = _setting("negative", f"Objective: {', '.join(LOSSES)}.")
+    learning_rate: float = _setting(0.025, "Initial SGD learning rate (per pair), decays "
+                                    "linearly to 1e-4 of it.")
+    seed: int = _setting(1, "Random seed: runs with the same seed draw the same samples.")
+    tokenizer: str = _setting("unicode", "unicode (NFKC, case folding, punctuation dropped) "
+                              "or whitespace (pre-tokenised corpora such as text8).")
+    steps_per_execution: int = _setting(32, "Training steps per tf.function call.")
+    eval_analogies: list = dataclasses.field(default_factory=list)
+    eval_similarity: list = dataclasses.field(default_factory=list)
+    restrict_vocab: int = 30000
+    probe_words: list = dataclasses.field(default_factory=list)  # default: frequent words
+    strategy: str = "default"  # see cluster.STRATEGIES
+
+    def validate(self):
+        """Raises UsageError naming the first nonsensical setting."""
+        at_least = {"dim": 1, "window": 1, "negative": 0, "num_sampled": 1, "min_count": 1,
+                    "max_vocab_size": 0, "epochs": 1, "batch_size": 1,
+                    "steps_per_execution": 1, "restrict_vocab": 1}
+        for name, minimum in at_least.items():
+            if getattr(self, name) < minimum:
+                raise UsageError(f"--{name} must be at least {minimum}, got {getattr(self, name)}")
+        if not self.sample >= 0 or math.isinf(self.sample):
+            raise UsageError(f"--sample must be a finite number at least 0, got {self.sample}")
+        if not self.learning_rate > 0 or math.isinf(self.learning_rate):
+            raise UsageError(f"--learning_rate must be positive and finite, got "
+                             f"{self.learning_rate}")
+        if self.loss not in LOSSES:
+            raise UsageError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
+        text.check_tokenizer(self.tokenizer)
+        if self.strategy not in cluster.STRATEGIES:
+            raise UsageError(f"unknown strategy {self.strategy!r}: choose one of "
+                             f"{', '.join(cluster.STRATEGIES)}")
+        if not self.model_dir:
+            raise UsageError("--model_dir is required")
+
+    def settings(self):
+        """The settings that shape the model (SETTINGS), as a dict."""
+        return {name: getattr(self, name) for name in SETTINGS}
+
+
+SETTINGS = tuple(field.name for field in dataclasses.fields(TrainConfig)
+                 if field.metadata.get("setting"))
+# The settings that define the vocabulary (the pipeline's Transform owns them).
+VOCABULARY_SETTINGS = ("tokenizer", "min_count", "max_vocab_size")

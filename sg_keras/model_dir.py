@@ -1,0 +1,173 @@
+"""The model_dir: its layout, and the only code that writes or reads a trained model's files.
+
+After a run, ``MODEL_DIR/`` holds::
+
+    vocab.tsv                 the vocabulary: word<TAB>count, row i on line i
+    config.json               the settings (sg_keras.config.SETTINGS), the corpus and its counts
+    model.keras               the Keras model (keras.models.load_model after import sg_keras)
+    vectors.txt               word2vec text format (gensim's load_word2vec_format reads it)
+    checkpoints/latest.weights.h5   the weights after the latest epoch
+    logs/train/               TensorBoard scalars (Keras' TensorBoard callback)
+    logs/embeddings/          probe words' neighbours and the Embedding Projector's files
+    backup/                   while a run is under way: what a rerun resumes from
+
+Every file is written to a temporary name beside it and renamed.
+"""
+
+import dataclasses
+import json
+import os
+import tempfile
+
+import keras
+
+from sg_keras import vectors
+from sg_keras.errors import UsageError
+from sg_keras.io_utils import atomic_open, atomic_write_text, zip_directory
+from sg_keras.model import SkipGram
+from sg_keras.vocab import Vocabulary
+
+VOCAB_FILE = "vocab.tsv"
+CONFIG_FILE = "config.json"
+MODEL_FILE = "model.keras"
+VECTORS_FILE = "vectors.txt"
+CHECKPOINT_FILE = os.path.join("checkpoints", "latest.weights.h5")
+BACKUP_DIR = "backup"
+LOGS_DIR = "logs"
+PROJECTOR_RUN = "embeddings"  # the TensorBoard run of the word vectors, under logs/
+# What a backup holds, by the loop that wrote it: Keras' BackupAndRestore (model.fit)
+# writes latest.weights.h5, a tf.train.CheckpointManager (the cluster loops) a checkpoint
+# file; a backup is resumed only by the strategies of its kind.
+BACKUP_KINDS = {"fit": ("latest.weights.h5", "default or mirrored"),
+                "loop": ("checkpoint", "multi_worker or parameter_server")}
+
+
+@dataclasses.dataclass
+class TrainedModel:
+    """A trained model read back from its model_dir."""
+
+    model: keras.Model
+    vocab: Vocabulary
+    settings: dict
+
+
+class ModelDir:
+    """The files of one training run's directory.
+
+    Example:
+
+    >>> import tempfile
+    >>> from sg_keras.vocab import Vocabulary
+    >>> model_dir = ModelDir(tempfile.mkdtemp())
+    >>> model_dir.write_run({"dim": 2}, ["corpus.txt"], Vocabulary(["a", "b"], [2, 1]),
+    ...                     {"corpus_tokens": 3})
+    >>> model_dir.read_record()["settings"], model_dir.read_vocabulary().words
+    ({'dim': 2}, ['a', 'b'])
+    """
+
+    def __init__(self, path):
+        self.path = path
+
+    def _file(self, name):
+        return os.path.join(self.path, name)
+
+    @property
+    def vocab_path(self):
+        return self._file(VOCAB_FILE)
+
+    @property
+    def config_path(self):
+        return self._file(CONFIG_FILE)
+
+    @property
+    def model_path(self):
+        return self._file(MODEL_FILE)
+
+    @property
+    def vectors_path(self):
+        return self._file(VECTORS_FILE)
+
+    @property
+    def checkpoint_path(self):
+        return self._file(CHECKPOINT_FILE)
+
+    @property
+    def backup_dir(self):
+        return self._file(BACKUP_DIR)
+
+    @property
+    def logs_dir(self):
+        return self._file(LOGS_DIR)
+
+    @property
+    def projector_dir(self):
+        """The TensorBoard run of the word vectors: ``MODEL_DIR/logs/embeddings``."""
+        return os.path.join(self.logs_dir, PROJECTOR_RUN)
+
+    def check_backup(self, kind):
+        """Refuses (UsageError) a backup that a loop of another ``kind`` wrote."""
+        for other, (name, strategies) in BACKUP_KINDS.items():
+            if other != kind and os.path.exists(os.path.join(self.backup_dir, name)):
+                raise UsageError(f"{self.backup_dir} holds an interrupted --strategy={strategies} "
+                                 "run: resume it with that strategy, or delete the directory "
+                                 "to start over")
+
+    def check_reusable(self, settings, corpus):
+        """Refuses (UsageError) a model_dir holding a run of other settings or corpus."""
+        if not os.path.exists(self.config_path):
+            return
+        previous = self.read_record()
+        if previous.get("settings") != settings or previous.get("corpus") != _paths(corpus):
+            raise UsageError(f"{self.path} holds a run with other settings or corpus; "
+                             "use a new --model_dir (or delete it)")
+
+    def write_run(self, settings, corpus, vocab, counts):
+        """Writes vocab.tsv and config.json: the settings, the corpus and its ``counts``."""
+        os.makedirs(self.path, exist_ok=True)
+        vocab.save(self.vocab_path)
+        record = {"settings": settings, "corpus": _paths(corpus), "vocab_size": len(vocab),
+                  **counts}
+        atomic_write_text(self.config_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+    def read_record(self):
+        """config.json as a dict; UsageError when it is missing or malformed."""
+        try:
+            with open(self.config_path, encoding="utf-8") as f:
+                record = json.load(f)
+            if not isinstance(record, dict) or not isinstance(record.get("settings"), dict):
+                raise ValueError
+            return record
+        except (OSError, ValueError):
+            raise UsageError(f"{self.path}: missing or malformed {CONFIG_FILE}") from None
+
+    def read_vocabulary(self):
+        return Vocabulary.load(self.vocab_path)
+
+    def save_model(self, model, vocab):
+        """Writes model.keras and vectors.txt, each atomically.
+
+        model.keras is the archive ``model.save`` writes, but model.save would build
+        the weights' HDF5 file in memory (a copy of both matrices); here Keras
+        writes the unzipped model to disk and the archive is made from its files.
+        """
+        with atomic_open(self.model_path) as archive, \
+                tempfile.TemporaryDirectory(dir=self.path, prefix=".tmp-") as unzipped:
+            model.save(unzipped, zipped=False)
+            zip_directory(unzipped, archive)
+        vectors.save_word2vec_text(self.vectors_path, vocab.words, model.word_vectors())
+
+    def load(self):
+        """The TrainedModel of this model_dir; UsageError when it holds none."""
+        if not os.path.exists(self.model_path):
+            raise UsageError(f"no trained model in {self.path} (missing {MODEL_FILE})")
+        settings = self.read_record()["settings"]
+        vocab = self.read_vocabulary()
+        model = keras.models.load_model(self.model_path)
+        if not isinstance(model, SkipGram) or model.vocab_size != len(vocab):
+            raise UsageError(f"{self.model_path} is not the SkipGram model of {self.vocab_path}")
+        return TrainedModel(model, vocab, settings)
+
+
+def _paths(corpus):
+    """Corpus paths as recorded: absolute, so that a relative path names the same file."""
+    return [os.path.abspath(path) for path in corpus]

@@ -1,0 +1,148 @@
+"""The training objectives of the skip-gram model, as pure functions of its two matrices.
+
+Each takes the hidden-layer matrix ``embeddings`` [V, d] and the output layer's
+kernel ``output`` [V, d] (variables, sharded or not) and a batch of
+(centre, context) id pairs, and returns each pair's loss [B]; the two with
+hand-derived gradients also return those, as IndexedSlices where rows are touched:
+
+* :func:`softmax_cross_entropy`: the exact model, the tutorial's full softmax
+  (cost grows with V);
+* :func:`negative_sampling`: k = ``negative`` noise words per pair from the noise
+  distribution: -log σ(h·w_c) - k·E_noise[log σ(-h·w_n)];
+* :func:`sampled_softmax`: sampled softmax (``tf.nn.sampled_softmax_loss``).
+
+The approximate objectives share one draw of noise words across the batch's
+pairs, so the noise term is one matrix product (for ``negative`` each pair's noise
+term is weighted k/num_sampled, an unbiased estimate of word2vec.c's k independent
+draws per pair). As in word2vec.c the learning rate applies per training pair:
+a batch's gradient is the sum, not the mean, of its pairs' gradients.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from sg_keras.variables import rows
+
+LOSSES = ("negative", "softmax", "sampled")
+SPARSE_LOSSES = ("negative", "sampled")  # their train step is many small ops
+
+
+def _dense_shape(matrix):
+    return tf.constant(matrix.shape.as_list(), tf.int64)
+
+
+def softmax_cross_entropy(embeddings, output, centre, context):
+    """Per-pair losses [B] and gradients [embeddings, output] of the full softmax.
+
+    With p = softmax(h·Wᵀ) the logits' gradient is p - onehot(context); taken
+    from TF's softmax op, this is about four times faster on CPU than the fused
+    SparseSoftmaxCrossEntropyWithLogits kernel on [B, V] logits. The loss is
+    -log p[context], p floored at float32's smallest normal number (so a loss
+    is at most 87.3).
+    """
+    hidden = rows(embeddings, centre)
+    probabilities = tf.nn.softmax(tf.matmul(hidden, output, transpose_b=True))
+    targets = tf.stack([tf.range(tf.size(context, out_type=tf.int64)), context], axis=1)
+    losses = -tf.math.log(tf.maximum(tf.gather_nd(probabilities, targets),
+                                     np.finfo(np.float32).tiny))
+    logits_grad = tf.tensor_scatter_nd_sub(probabilities, targets, tf.ones_like(losses))
+    # (hᵀ·g)ᵀ rather than gᵀ·h: the same product, faster with g ([B, V]) not transposed.
+    return losses, [tf.IndexedSlices(tf.matmul(logits_grad, output), centre,
+                                     _dense_shape(embeddings)),
+                    tf.transpose(tf.matmul(hidden, logits_grad, transpose_a=True))]
+
+
+def sampled_softmax(embeddings, output, centre, context, sampled, noise_probability):
+    """Per-pair losses [B] of the sampled softmax over the noise words ``sampled`` [S].
+
+    ``noise_probability(ids)``: each word's probability under the noise distribution.
+    Differentiate with a GradientTape (the gathers give IndexedSlices).
+    """
+    num_sampled = sampled.shape[0]
+    return tf.nn.sampled_softmax_loss(
+        weights=output, biases=tf.zeros([output.shape[0]]),
+        labels=context[:, None], inputs=rows(embeddings, centre),
+        num_sampled=num_sampled, num_classes=output.shape[0],
+        sampled_values=(sampled, num_sampled * noise_probability(context)[:, None],
+                        num_sampled * noise_probability(sampled)))
+
+
+def softmax_losses(embeddings, output, centre, context):
+    """Per-pair losses [B] of the full softmax, for a GradientTape (sharded weights)."""
+    logits = tf.matmul(rows(embeddings, centre), output, transpose_b=True)
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(context, logits)
+
+
+def negative_sampling(embeddings, output, centre, context, noise, negative, pair_rows=False):
+    """Per-pair losses [B] and gradients [embeddings, output] of negative sampling.
+
+    ``noise`` [S]: the batch's noise words; ``negative``: k. The gradients are
+    word2vec.c's updates, written out: with g = σ(logit) - label, a hidden row
+    moves along g·(output row) and an output row along g·(hidden row). Faster
+    than a GradientTape.
+
+    With the noise words shared by the batch, a pair's noise logits depend on
+    its centre word only, so consecutive pairs with the same centre word (the
+    pipeline emits a word's pairs together) share one row of noise logits: the
+    noise term costs one row per run of pairs, not one per pair.
+
+    ``pair_rows``: give the embedding gradient one row per pair (a run's noise
+    part split evenly over its pairs) rather than one per run, so that its length
+    is the batch's (MultiWorkerMirroredStrategy's all-gather of sparse gradients
+    fails inside a training loop when the lengths differ across workers, TF 2.21).
+    """
+    num_sampled = noise.shape[0]
+    pair_count = tf.size(centre)
+    starts = tf.concat([tf.ones([1], tf.bool), centre[1:] != centre[:-1]], 0)[:pair_count]
+    run = tf.cumsum(tf.cast(starts, tf.int32)) - 1  # run of each pair
+    run_centre = tf.boolean_mask(centre, starts)
+    run_count = tf.size(run_centre)
+    run_pairs = tf.math.segment_sum(tf.ones([pair_count]), run)  # pairs in each run
+    run_hidden = rows(embeddings, run_centre)
+    hidden = tf.gather(run_hidden, run)
+    context_rows = rows(output, context)
+    noise_rows = rows(output, noise)
+    positive = tf.reduce_sum(hidden * context_rows, axis=1)
+    noise_logits = tf.matmul(run_hidden, noise_rows, transpose_b=True)  # [runs, S]
+    # A noise word equal to a pair's context word is skipped for that pair, as in
+    # word2vec.c: such (pair, noise word) hits are rare, so they are corrected sparsely.
+    # Pairs whose context word is among the noise words, by binary search of the
+    # sorted noise words; then their (pair, noise column) cells.
+    sorted_noise = tf.sort(noise)
+    found = tf.gather(sorted_noise, tf.minimum(
+        tf.searchsorted(sorted_noise, context), num_sampled - 1))
+    candidates = tf.where(tf.equal(found, context))[:, 0]
+    hits = tf.where(tf.equal(tf.gather(context, candidates)[:, None], noise[None, :]))
+    hit_pairs = tf.gather(candidates, hits[:, 0])
+    hit_cells = tf.stack([tf.gather(run, hit_pairs), tf.cast(hits[:, 1], tf.int32)], 1)
+    hit_counts = tf.scatter_nd(hit_cells, tf.ones(tf.shape(hit_pairs)),
+                               [run_count, num_sampled])
+    scale = negative / num_sampled
+    noise_weights = scale * (run_pairs[:, None] - hit_counts)
+    noise_probability = tf.sigmoid(noise_logits)
+    # softplus(x) = max(x, 0) - log σ(|x|), from the σ(x) the gradient needs (cheaper
+    # than TF's Softplus kernel): σ(|x|) is σ(x) for x ≥ 0 and 1 - σ(x) for x < 0, in
+    # [0.5, 1] either way, so no cancellation (absolute error ~1e-7).
+    noise_losses = tf.nn.relu(noise_logits) - tf.math.log(tf.where(
+        noise_logits >= 0, noise_probability, 1.0 - noise_probability))
+    pair_noise_loss = tf.gather(scale * tf.reduce_sum(noise_losses, axis=1), run)
+    hit_loss = tf.scatter_nd(hit_pairs[:, None],
+                             scale * tf.gather_nd(noise_losses, hit_cells),
+                             tf.shape(centre, tf.int64))
+    losses = tf.nn.softplus(-positive) + pair_noise_loss - hit_loss
+    positive_grad = tf.sigmoid(positive) - 1.0  # d loss / d positive logit
+    noise_grad = noise_probability * noise_weights  # d loss / d noise logits
+    run_noise_grad = tf.matmul(noise_grad, noise_rows)
+    if pair_rows:
+        hidden_grad = positive_grad[:, None] * context_rows + tf.gather(
+            run_noise_grad / run_pairs[:, None], run)
+        hidden_ids = centre
+    else:
+        hidden_grad = tf.math.segment_sum(positive_grad[:, None] * context_rows,
+                                          run) + run_noise_grad
+        hidden_ids = run_centre
+    output_grad = tf.concat([positive_grad[:, None] * hidden,
+                             tf.matmul(noise_grad, run_hidden, transpose_a=True)], axis=0)
+    return losses, [tf.IndexedSlices(hidden_grad, hidden_ids, _dense_shape(embeddings)),
+                    tf.IndexedSlices(output_grad, tf.concat([context, noise], 0),
+                                     _dense_shape(output))]

@@ -1,0 +1,101 @@
+"""Process-level settings and workarounds: every one of them, so that they are found in one place.
+
+TensorFlow and Keras make a process behave in ways a library cannot fix from inside
+its own code; each function here names one such behaviour and what it does about it:
+
+* :func:`import_tensorflow_quietly`: TensorFlow's C++ start-up chatter on stderr;
+* :func:`limit_op_threads`: one thread per TensorFlow op for the sparse objectives;
+* :func:`collect_cycles_at_exit`: a tf.data pipeline left in a reference cycle hangs
+  the process at exit;
+* :func:`freeze_objects_at_exit`: Python's shutdown walks every object TensorFlow made;
+* :func:`release_freed_memory`: the C heap keeps memory freed by another thread.
+"""
+
+import atexit
+import ctypes
+import gc
+import os
+
+from absl import logging
+
+_COLLECTING_AT_EXIT = []
+
+
+def import_tensorflow_quietly():
+    """Imports TensorFlow with its C++ start-up messages (CUDA probing, oneDNN) hidden.
+
+    Lists the physical devices, which does not start TensorFlow's runtime (that
+    ``--strategy=multi_worker`` must configure first).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved_stderr, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+        os.close(devnull)
+
+
+def limit_op_threads(sparse_step):
+    """One thread per TensorFlow op when the train step is a chain of small ops.
+
+    ``sparse_step``: the objective's step works on [batch, dim] tensors (negative
+    sampling, sampled softmax); splitting each of its ops across the cores costs
+    more CPU than it saves, CPU the input pipeline needs (independent ops still
+    run in parallel). ``TF_NUM_INTRAOP_THREADS`` overrides it. Only possible before
+    TensorFlow's runtime starts; later the setting is left as it is.
+    """
+    import tensorflow as tf
+
+    if not sparse_step or "TF_NUM_INTRAOP_THREADS" in os.environ:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        logging.debug("TensorFlow ops run on one thread each (TF_NUM_INTRAOP_THREADS overrides)")
+    except RuntimeError:
+        logging.info("TensorFlow's runtime has started: its intra-op threads stay at %d",
+                     tf.config.threading.get_intra_op_parallelism_threads())
+
+
+def collect_cycles_at_exit():
+    """Collects garbage when Python exits, while tf.data's threads can still run Python.
+
+    tf.data calls a Python generator (the corpus reader) from its own threads. A
+    pipeline left in a reference cycle, as an exception out of model.fit leaves
+    it, would otherwise be freed only during Python's shutdown, when those threads
+    can no longer take the GIL: tf.data then waits for them forever. Registered
+    once per process, however often it is called.
+    """
+    if not _COLLECTING_AT_EXIT:
+        atexit.register(gc.collect)
+        _COLLECTING_AT_EXIT.append(True)
+
+
+def freeze_objects_at_exit():
+    """Leaves the objects TensorFlow and Keras made to the operating system at exit.
+
+    Python's shutdown collections walk every one of them (about 1 s a run); frozen,
+    they are skipped. Call it first thing in a command-line entry point: handlers
+    run in reverse order, so this one runs after every other exit handler.
+    """
+    atexit.register(gc.freeze)
+
+
+def release_freed_memory():
+    """Frees unreachable objects and returns the C heap's free memory to the system.
+
+    Memory freed in another thread's malloc arena (a counting table, filled by
+    tf.data's threads) is barely reused by later work; returned with glibc's
+    ``malloc_trim`` it lowers a training run's peak memory. Elsewhere than glibc
+    only the collection happens.
+    """
+    gc.collect()
+    try:
+        malloc_trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):  # not glibc
+        return
+    malloc_trim(0)

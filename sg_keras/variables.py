@@ -1,0 +1,53 @@
+"""TensorFlow variable helpers: reading rows, reading without copies, sharded variables.
+
+Two behaviours of TensorFlow's resource variables shape these helpers:
+
+* Once sparse ops have updated a variable, TensorFlow copies it on every read
+  (copy-on-read mode: [V, d] copied for a few rows' update); :func:`read_in_place`
+  reads it as a dense variable is read, sharing its buffer.
+* A variable split across parameter servers (a ShardedVariable) returns its rows
+  out of order from ``tf.gather`` (TF 2.21); :func:`rows` uses
+  ``tf.nn.embedding_lookup`` for it.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+_SHARDED = tf.__internal__.distribute.ShardedVariable
+
+
+def rows(weight, ids):
+    """Rows ``ids`` of a [V, d] weight (a variable, sharded or not), without reading it whole."""
+    if isinstance(weight, _SHARDED):
+        return tf.nn.embedding_lookup(weight, ids)
+    return tf.gather(weight, ids)
+
+
+def shards(variable):
+    """The variables a weight is split into (itself, when it is not sharded)."""
+    if isinstance(variable, _SHARDED):
+        return variable.variables
+    return [variable]
+
+
+def read_in_place(variable):
+    """The value of a Keras variable; a sparsely updated one stops being copied on reads.
+
+    Leaves the variable so for later reads until the next sparse update, which
+    copies the buffer only if such a read is still alive (copy-on-write).
+    """
+    tf_variable = variable.value  # the tf.Variable of a Keras variable
+    if hasattr(tf_variable, "read_value_no_copy"):
+        return tf_variable.read_value_no_copy()
+    return tf.convert_to_tensor(tf_variable)
+
+
+def save_in_place(variables, store):
+    """Saves a layer's variables as Keras' save_own_variables does, from in-place reads.
+
+    Keras' own method reads each variable into a new array, which the store
+    copies again; from a read-only view of the variable's buffer, only the
+    store's copy is made.
+    """
+    for index, variable in enumerate(variables):
+        store[str(index)] = np.asarray(read_in_place(variable))
