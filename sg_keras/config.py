@@ -9,9 +9,8 @@ flag's default when it differs from the field's.
 import dataclasses
 import math
 
-from sg_keras import cluster, text
+from sg_keras import cluster
 from sg_keras.errors import UsageError
-from sg_keras.objectives import LOSSES
 
 
 def _setting(default, help, flag_default=dataclasses.MISSING):
@@ -55,7 +54,7 @@ class TrainConfig:
     max_vocab_size: int = _setting(0, "Keep at most this many most frequent words (0 = all).")
     epochs: int = _setting(5, "Passes over the corpus.")
     batch_size: int = _setting(4096, "Training pairs per step.")
-    loss: str = _setting("negative", f"Objective: {', '.join(LOSSES)}.")
+    loss: str = _setting("negative", "Objective: negative, softmax or sampled.")
     learning_rate: float = _setting(0.025, "Initial SGD learning rate (per pair), decays "
                                     "linearly to 1e-4 of it.")
     seed: int = _setting(1, "Random seed: runs with the same seed draw the same samples.")
@@ -70,6 +69,11 @@ class TrainConfig:
 
     def validate(self):
         """Raises UsageError naming the first nonsensical setting."""
+        # Imported here: the command line defines its flags from this module before
+        # it imports TensorFlow, which these two modules need.
+        from sg_keras import text
+        from sg_keras.objectives import LOSSES
+
         at_least = {"dim": 1, "window": 1, "negative": 0, "num_sampled": 1, "min_count": 1,
                     "max_vocab_size": 0, "epochs": 1, "batch_size": 1,
                     "steps_per_execution": 1, "restrict_vocab": 1}

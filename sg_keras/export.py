@@ -351,7 +351,7 @@ def export_trained(model_dir, export_dir):
     >>> from sg_keras import TrainConfig, train
     >>> work = tempfile.mkdtemp()
     >>> with open(os.path.join(work, "corpus.txt"), "w") as f:
-    ...     _ = f.write("the quick brown fox jumps over the lazy dog\n" * 50)
+    ...     _ = f.write("the quick brown fox jumps over the lazy dog\\n" * 50)
     >>> _ = train(TrainConfig(corpus=[os.path.join(work, "corpus.txt")],
     ...                       model_dir=os.path.join(work, "run"), dim=8, min_count=1,
     ...                       epochs=1, tokenizer="whitespace"))
@@ -374,7 +374,7 @@ def export_vectors(vectors_path, export_dir, tokenizer="unicode"):
     >>> import os, tempfile
     >>> work = tempfile.mkdtemp()
     >>> with open(os.path.join(work, "vectors.txt"), "w") as f:
-    ...     _ = f.write("4 2\nking 1 0\nqueen 0.9 0.1\nman 0.5 0.5\nwoman 0 1\n")
+    ...     _ = f.write("4 2\\nking 1 0\\nqueen 0.9 0.1\\nman 0.5 0.5\\nwoman 0 1\\n")
     >>> path = export_vectors(os.path.join(work, "vectors.txt"), os.path.join(work, "served"),
     ...                       tokenizer="whitespace")
     >>> served = tf.saved_model.load(path)

@@ -15,8 +15,8 @@ def inverse_norms(vectors):
 
     Example:
 
-    >>> inverse_norms(tf.constant([[3.0, 4.0], [0.0, 0.0]])).numpy().tolist()
-    [0.20000000298023224, 0.0]
+    >>> [round(float(x), 3) for x in inverse_norms(tf.constant([[3.0, 4.0], [0.0, 0.0]]))]
+    [0.2, 0.0]
     """
     vectors = tf.convert_to_tensor(vectors, tf.float32)
     return tf.math.divide_no_nan(1.0, tf.norm(vectors, axis=1))
