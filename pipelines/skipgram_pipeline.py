@@ -20,7 +20,7 @@ from absl import app, flags, logging
 from pipelines import (evaluator, example_gen, orchestration, pusher, statistics_gen, trainer,
                        transform)
 from sg_keras import objectives, process, training_flags
-from sg_keras.errors import UsageError, parse_flags_or_exit
+from sg_keras.errors import UsageError, flags_parser
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("corpus", [], "corpus files (plain text or gzip), comma-separated")
@@ -114,7 +114,7 @@ def main(argv):
 
 def run():
     logging.set_verbosity(logging.WARNING)
-    app.run(main, flags_parser=parse_flags_or_exit)
+    app.run(main, flags_parser=flags_parser(__doc__, [__name__, training_flags.__name__]))
 
 
 if __name__ == "__main__":

@@ -13,15 +13,15 @@ A user mistake prints ``error: …`` on one line and exits with status 2.
 
 import json
 import os
+import signal
 import sys
 
 from absl import app, flags, logging
 
 from sg_keras import process, training_flags
-from sg_keras.errors import UsageError, parse_flags_or_exit
+from sg_keras.errors import UsageError, flags_parser
 
 FLAGS = flags.FLAGS
-COMMANDS = ("train", "similar", "pairs", "evaluate", "export", "projector")
 
 flags.DEFINE_list("corpus", None, "Corpus files (plain text or .gz), comma-separated; "
                   "default: text8, downloaded once into the Keras cache.")
@@ -181,29 +181,42 @@ def main(argv):
               "(--help for flags)", file=sys.stderr)
         return 2
     command, args = argv[1], argv[2:]
-    process.import_tensorflow_quietly()
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        if command == "train":
-            return _train(args)
-        if command == "similar":
-            return _similar(args)
-        if command == "evaluate":
-            return _evaluate(args)
-        if command == "export":
-            return _export(args)
-        if command == "projector":
-            return _projector(args)
-        return _pairs(args)
+        process.import_tensorflow_quietly()
+        return COMMANDS[command](args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as interruption:
+        status = 128 + getattr(interruption, "signal", signal.SIGINT)
+        if command == "train":
+            print(f"interrupted: run the same command again to resume {FLAGS.model_dir} from "
+                  "its last backup", file=sys.stderr)
+        else:
+            print(f"interrupted: {command} did not finish", file=sys.stderr)
+        return status
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: the run stops where it is and can be resumed."""
+
+    signal = signal.SIGTERM
+
+
+def _interrupt(signum, frame):
+    raise Terminated()
+
+
+COMMANDS = {"train": _train, "similar": _similar, "pairs": _pairs, "evaluate": _evaluate,
+             "export": _export, "projector": _projector}
 
 
 def run():
     """Console entry point."""
     process.freeze_objects_at_exit()
     logging.set_verbosity(logging.INFO)
-    app.run(main, flags_parser=parse_flags_or_exit)
+    app.run(main, flags_parser=flags_parser(__doc__, [__name__, training_flags.__name__]))
 
 
 if __name__ == "__main__":

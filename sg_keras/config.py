@@ -80,8 +80,10 @@ class TrainConfig:
         for name, minimum in at_least.items():
             if getattr(self, name) < minimum:
                 raise UsageError(f"--{name} must be at least {minimum}, got {getattr(self, name)}")
+        if not 0 <= self.seed < 2 ** 32:  # numpy's and Keras' seeds
+            raise UsageError(f"--seed must be in 0 … 2**32 - 1, got {self.seed}")
         if not self.sample >= 0 or math.isinf(self.sample):
-            raise UsageError(f"--sample must be a finite number at least 0, got {self.sample}")
+            raise UsageError(f"--sample must be at least 0 and finite, got {self.sample}")
         if not self.learning_rate > 0 or math.isinf(self.learning_rate):
             raise UsageError(f"--learning_rate must be positive and finite, got "
                              f"{self.learning_rate}")

@@ -17,6 +17,7 @@ import codecs
 import os
 import re
 import threading
+import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -26,8 +27,8 @@ from sg_keras.errors import UsageError
 from sg_keras.io_utils import is_gzip, open_binary
 
 MAX_SENTENCE_WORDS = 10_000  # gensim's max_sentence_length
-# Sentences are handed to tf.data in blocks of about this many characters
-# (measured against 1 MiB: as fast, ~70 MiB less peak memory).
+# Sentences are handed to tf.data in blocks of about this many characters (larger
+# blocks were no faster and held more memory: benchmarks/RESULTS.md).
 BLOCK_CHARS = 256 * 1024
 # The cluster reader's blocks: about this many words (about BLOCK_CHARS of English).
 BLOCK_WORDS = 50_000
@@ -67,10 +68,11 @@ def cut_sentences(line, max_words=MAX_SENTENCE_WORDS, complete=True):
     sentences, position = [], 0
     while position < len(line):
         end = pattern.match(line, position)
-        if end is None:  # only whitespace is left
-            sentences.append(line[position:])
-            position = len(line)
-            break
+        if end is None:  # only whitespace is left (a line that has no word yet)
+            if complete:
+                sentences.append(line[position:])
+                position = len(line)
+            break  # unfinished: words may follow in the next block
         if not complete and end.end() == len(line):
             break  # its last word may go on in the next block
         sentences.append(line[position:end.end()])
@@ -136,6 +138,7 @@ class Corpus:
         self.opener = opener
         self.invalid_utf8 = 0
         self._invalid_this_pass = 0
+        self.read_error = None  # a UsageError: the last pass of dataset() ended on it
 
     def _open(self, path):
         return open_binary(path, self.opener) if self.opener else open_binary(path)
@@ -149,28 +152,35 @@ class Corpus:
         return decoded
 
     def sentences(self):
-        """Yields the corpus's sentences (str), file after file."""
-        decoder_factory = codecs.getincrementaldecoder("utf-8")
+        """Yields the corpus's sentences (str), file after file; UsageError for a file
+        that cannot be read to its end (a truncated or corrupt gzip file, say)."""
         for path in self.paths:
-            decoder = decoder_factory(errors="sg_keras.count_and_replace")
-            pending = ""
-            with self._open(path) as stream:
-                while True:
-                    data = stream.read(BLOCK_CHARS)
-                    final = not data
-                    lines = (pending + self._decode(decoder, data, final)).split("\n")
-                    pending = lines.pop()
-                    if final and pending:
-                        lines.append(pending)
-                    for line in lines:
-                        yield from cut_sentences(line)[0]
-                    if final:
-                        break
-                    pieces, pending = cut_sentences(pending, complete=False)
-                    yield from pieces
-                    if len(pending) > MAX_PENDING_CHARS:
-                        yield pending
-                        pending = ""
+            try:
+                yield from self._file_sentences(path)
+            except (OSError, EOFError, zlib.error) as error:
+                raise UsageError(f"cannot read corpus file {path}: {error}") from None
+
+    def _file_sentences(self, path):
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="sg_keras.count_and_replace")
+        pending = ""
+        with self._open(path) as stream:
+            while True:
+                data = stream.read(BLOCK_CHARS)
+                final = not data
+                lines = (pending + self._decode(decoder, data, final)).split("\n")
+                pending = lines.pop()
+                if final and pending:
+                    lines.append(pending)
+                for line in lines:
+                    yield from cut_sentences(line, MAX_SENTENCE_WORDS)[0]
+                if final:
+                    break
+                pieces, pending = cut_sentences(pending, MAX_SENTENCE_WORDS,
+                                                complete=False)
+                yield from pieces
+                if len(pending) > MAX_PENDING_CHARS:
+                    yield pending
+                    pending = ""
 
     def sentence_blocks(self):
         """Yields numpy arrays of sentences of about BLOCK_CHARS characters in all."""
@@ -187,10 +197,29 @@ class Corpus:
         self.invalid_utf8 = self._invalid_this_pass
 
     def dataset(self):
-        """A tf.data.Dataset of 1-D string tensors, one per block of sentences (valid UTF-8)."""
+        """A tf.data.Dataset of 1-D string tensors, one per block of sentences (valid UTF-8).
+
+        A file that cannot be read fails the pipeline with a TensorFlow error (whose
+        message holds a Python traceback); ``check_read()`` then raises the
+        UsageError behind it.
+        """
         process.collect_cycles_at_exit()
+
+        def blocks():
+            self.read_error = None
+            try:
+                yield from self.sentence_blocks()
+            except UsageError as error:
+                self.read_error = error
+                raise
+
         return tf.data.Dataset.from_generator(
-            self.sentence_blocks, output_signature=tf.TensorSpec([None], tf.string))
+            blocks, output_signature=tf.TensorSpec([None], tf.string))
+
+    def check_read(self):
+        """Raises the UsageError that ended the last pass of ``dataset()``, if one did."""
+        if self.read_error is not None:
+            raise self.read_error
 
 
 def sentences_per_block(counts):

@@ -233,7 +233,7 @@ def word_pairs(word_vectors, path, restrict_vocab=300000):
     ids = np.array(known)
     model = tf.reduce_sum(tf.gather(unit, ids[:, 0]) * tf.gather(unit, ids[:, 1]), axis=1)
     model = model.numpy().astype(np.float64).tolist()
-    import scipy.stats  # here, not at the top: it adds ~50 MiB and ~1 s to every `train`
+    import scipy.stats  # here, not at the top: it adds memory and start-up time to `train`
     return SimilarityResult(float(scipy.stats.spearmanr(human, model)[0]),
                             float(scipy.stats.pearsonr(human, model)[0]), len(model), oov)
 

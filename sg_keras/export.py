@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from sg_keras import neighbours, text, vectors
 from sg_keras.errors import UsageError
-from sg_keras.io_utils import atomic_directory, make_readable
+from sg_keras.io_utils import atomic_directory, first_missing, make_readable, remove_empty_dirs
 from sg_keras.model_dir import ModelDir
 
 VOCAB_ASSET = "vocab.txt"
@@ -276,27 +276,6 @@ def _check_vectors(words, embeddings, output_kernel):
                          f"the word vectors {embeddings.shape}")
 
 
-def _remove_empty_dirs(path, stop):
-    """Removes path and its parents up to and including stop, while they are empty."""
-    path, stop = os.path.abspath(path), os.path.abspath(stop)
-    while True:
-        try:
-            os.rmdir(path)
-        except OSError:
-            return
-        if path == stop:
-            return
-        path = os.path.dirname(path)
-
-
-def _first_missing(path):
-    """The outermost directory of path that does not exist yet (None if path exists)."""
-    path, missing = os.path.abspath(path), None
-    while not os.path.exists(path):
-        missing, path = path, os.path.dirname(path)
-    return missing
-
-
 def export(export_dir, words, embeddings, tokenizer="unicode", output_kernel=None):
     """Writes the serving SavedModel to export_dir/VERSION; returns that path.
 
@@ -312,7 +291,7 @@ def export(export_dir, words, embeddings, tokenizer="unicode", output_kernel=Non
     export_dir = os.path.abspath(export_dir)
     if os.path.exists(export_dir) and not os.path.isdir(export_dir):
         raise UsageError(f"--export_dir {export_dir} exists and is not a directory")
-    created = _first_missing(export_dir)
+    created = first_missing(export_dir)
     path = os.path.join(export_dir, str(next_version(export_dir)))
     try:
         with tempfile.TemporaryDirectory(prefix="sg-keras-export-") as staging:
@@ -328,7 +307,7 @@ def export(export_dir, words, embeddings, tokenizer="unicode", output_kernel=Non
                 make_readable(partial)
     except BaseException:
         if created:
-            _remove_empty_dirs(export_dir, created)
+            remove_empty_dirs(export_dir, created)
         raise
     return path
 

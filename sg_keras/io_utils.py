@@ -55,6 +55,27 @@ class _ClosingGzipFile(gzip.GzipFile):
             self._stream.close()
 
 
+def first_missing(path):
+    """The outermost directory of ``path`` that does not exist yet (None if path exists)."""
+    path, missing = os.path.abspath(path), None
+    while not os.path.exists(path):
+        missing, path = path, os.path.dirname(path)
+    return missing
+
+
+def remove_empty_dirs(path, stop):
+    """Removes ``path`` and its parents up to and including ``stop``, while they are empty."""
+    path, stop = os.path.abspath(path), os.path.abspath(stop)
+    while True:
+        try:
+            os.rmdir(path)
+        except OSError:
+            return
+        if path == stop:
+            return
+        path = os.path.dirname(path)
+
+
 def _umask():
     mask = os.umask(0)
     os.umask(mask)

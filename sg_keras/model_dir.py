@@ -14,7 +14,9 @@ After a run, ``MODEL_DIR/`` holds::
 Every file is written to a temporary name beside it and renamed.
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import tempfile
@@ -23,7 +25,8 @@ import keras
 
 from sg_keras import vectors
 from sg_keras.errors import UsageError
-from sg_keras.io_utils import atomic_open, atomic_write_text, zip_directory
+from sg_keras.io_utils import (atomic_open, atomic_write_text, first_missing, remove_empty_dirs,
+                               zip_directory)
 from sg_keras.model import SkipGram
 from sg_keras.vocab import Vocabulary
 
@@ -103,6 +106,39 @@ class ModelDir:
     def projector_dir(self):
         """The TensorBoard run of the word vectors: ``MODEL_DIR/logs/embeddings``."""
         return os.path.join(self.logs_dir, PROJECTOR_RUN)
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Holds the model_dir for this process's run: a second writer is refused.
+
+        The lock is the kernel's (``flock`` on the directory), so a process that is
+        killed holds it no longer. The directory is created if need be, and removed
+        again if the run fails before writing anything into it. UsageError when it
+        is not a writable directory or another process holds it.
+        """
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise UsageError(f"--model_dir {self.path} exists and is not a directory")
+        created = first_missing(self.path)
+        try:
+            os.makedirs(self.path, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.path):  # os.access is no use under root
+                pass
+        except OSError as error:
+            if created:
+                remove_empty_dirs(self.path, created)
+            raise UsageError(f"--model_dir {self.path} is not writable: {error.strerror}") from None
+        handle = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UsageError(f"{self.path} is in use by another sg-keras train: one run "
+                                 "writes a model_dir at a time") from None
+            yield self
+        finally:
+            os.close(handle)
+            if created:
+                remove_empty_dirs(self.path, created)
 
     def check_backup(self, kind):
         """Refuses (UsageError) a backup that a loop of another ``kind`` wrote."""

@@ -35,8 +35,8 @@ def softmax_cross_entropy(embeddings, output, centre, context):
     """Per-pair losses [B] and gradients [embeddings, output] of the full softmax.
 
     With p = softmax(h·Wᵀ) the logits' gradient is p - onehot(context); taken
-    from TF's softmax op, this is about four times faster on CPU than the fused
-    SparseSoftmaxCrossEntropyWithLogits kernel on [B, V] logits. The loss is
+    from TF's softmax op, this is faster on CPU than the fused
+    SparseSoftmaxCrossEntropyWithLogits kernel on [B, V] logits (benchmarks/RESULTS.md). The loss is
     -log p[context], p floored at float32's smallest normal number (so a loss
     is at most 87.3).
     """

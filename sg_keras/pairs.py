@@ -11,7 +11,8 @@ over them, as in word2vec.c and gensim.
 import numpy as np
 import tensorflow as tf
 
-from sg_keras import text
+from sg_keras import process, text
+from sg_keras.errors import UsageError
 from sg_keras.vocab import Vocabulary
 
 
@@ -37,6 +38,16 @@ def expected_pairs(counts, sample, window, shrink_window, sentences):
     per_word = 2 * spans.mean()
     lost_per_sentence = (spans * (spans + 1)).mean()
     return max(kept * per_word - sentences * lost_per_sentence, kept)
+
+
+# Bytes per cell of the [tokens, 2·window] neighbour matrices a block's pairs are made
+# from: the int32 positions and gathers, the boolean masks, the masked pairs.
+NEIGHBOUR_CELL_BYTES = 40
+
+
+def neighbour_matrix_bytes(tokens, window):
+    """The memory skipgram_pairs takes for ``tokens`` tokens at ``window``, at most."""
+    return tokens * 2 * window * NEIGHBOUR_CELL_BYTES
 
 
 def skipgram_pairs(values, sentence_ids, spans, window, order=None):
@@ -164,13 +175,19 @@ def explain_pairs(sentence, window, sample=0.0, shrink_window=False, tokenizer="
     >>> explain_pairs("the quick brown fox jumps", window=2)[2]
     ('brown', ['the', 'quick', 'fox', 'jumps'])
     """
-    words = text.tokenize(tf.constant([sentence]), tokenizer).flat_values.numpy()
+    sentence = tf.constant([text.utf8_bytes(sentence)])
+    words = text.tokenize(sentence, tokenizer).flat_values.numpy()
+    if not len(words):
+        raise UsageError("the text has no words")
+    if not shrink_window:  # no pair is further apart than the sentence is long
+        window = min(window, max(len(words) - 1, 1))
+    process.check_memory(neighbour_matrix_bytes(len(words), window), f"--window={window}")
     distinct, first_index, counts = np.unique(words, return_index=True, return_counts=True)
     vocab = Vocabulary.from_counts([w.decode("utf-8") for w in distinct], counts, min_count=1,
-                                   first_seen=first_index)
+                                   first_seen=first_index, min_words=1)
     generator = PairGenerator(vocab, window, sample, shrink_window, tokenizer)
     ids, sentence_ids, spans = generator.kept_tokens(
-        tf.constant([sentence]), tf.constant([seed, 0], tf.int64))
+        text.replace_invalid_utf8(sentence), tf.constant([seed, 0], tf.int64))
     positions = tf.range(tf.size(ids))
     centres, contexts = (t.numpy() for t in skipgram_pairs(positions, sentence_ids, spans, window))
     ids = ids.numpy()

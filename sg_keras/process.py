@@ -8,7 +8,8 @@ its own code; each function here names one such behaviour and what it does about
 * :func:`collect_cycles_at_exit`: a tf.data pipeline left in a reference cycle hangs
   the process at exit;
 * :func:`freeze_objects_at_exit`: Python's shutdown walks every object TensorFlow made;
-* :func:`release_freed_memory`: the C heap keeps memory freed by another thread.
+* :func:`release_freed_memory`: the C heap keeps memory freed by another thread;
+* :func:`check_memory`: an allocation the machine cannot hold is refused before it is tried.
 """
 
 import atexit
@@ -17,6 +18,8 @@ import gc
 import os
 
 from absl import logging
+
+from sg_keras.errors import UsageError
 
 _COLLECTING_AT_EXIT = []
 
@@ -78,7 +81,7 @@ def collect_cycles_at_exit():
 def freeze_objects_at_exit():
     """Leaves the objects TensorFlow and Keras made to the operating system at exit.
 
-    Python's shutdown collections walk every one of them (about 1 s a run); frozen,
+    Python's shutdown collections walk every one of them (a second a run); frozen,
     they are skipped. Call it first thing in a command-line entry point: handlers
     run in reverse order, so this one runs after every other exit handler.
     """
@@ -99,3 +102,32 @@ def release_freed_memory():
     except (OSError, AttributeError, TypeError):  # not glibc
         return
     malloc_trim(0)
+
+
+def available_memory():
+    """Bytes of memory the system can give this process now (MemAvailable; else all RAM)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_memory(needed, what):
+    """Raises UsageError when ``needed`` bytes (an estimate of what ``what`` will
+    allocate) exceed the memory available: the run is refused rather than killed.
+
+    Example:
+
+    >>> check_memory(2 ** 60, "--dim=100000000")
+    Traceback (most recent call last):
+    ...
+    sg_keras.errors.UsageError: --dim=100000000 needs about 1073741824.0 GiB of memory; ...
+    """
+    available = available_memory()
+    if needed > available:
+        raise UsageError(f"{what} needs about {needed / 2 ** 30:.1f} GiB of memory; "
+                         f"{available / 2 ** 30:.1f} GiB are available")

@@ -50,7 +50,7 @@ def tokenize(texts, tokenizer="unicode", valid_utf8=False):
         # Core TF ops only: TF Serving runs this function too.
         return tf.strings.split(tf.strings.regex_replace(texts, _NON_ASCII_SPACE, " "))
     # Imported here, not with the module: a process that never tokenises this way
-    # (--tokenizer=whitespace) saves TF Text's 120 MiB of memory and its import time.
+    # (--tokenizer=whitespace) saves TF Text's memory and its import time.
     import tensorflow_text as tf_text
 
     texts = tf_text.case_fold_utf8(tf_text.normalize_utf8(texts, "NFKC"))
@@ -66,8 +66,14 @@ def normalize_word(word, tokenizer):
     >>> normalize_word("Soviet", "unicode")
     'soviet'
     """
-    tokens = tokenize(tf.constant([word]), tokenizer).flat_values.numpy()
+    tokens = tokenize(tf.constant([utf8_bytes(word)]), tokenizer).flat_values.numpy()
     return tokens[0].decode("utf-8") if len(tokens) == 1 else word
+
+
+def utf8_bytes(string):
+    """``string`` encoded as UTF-8, with the bytes of a command-line argument that were
+    not valid UTF-8 (Python's surrogate escapes) restored, for the tokenizer to replace."""
+    return string.encode("utf-8", errors="surrogateescape")
 
 
 def check_tokenizer(tokenizer):

@@ -10,13 +10,15 @@ import dataclasses
 import time
 
 import keras
+import tensorflow as tf
 from absl import logging
 
-from sg_keras import objectives, pairs, process, strategies
+from sg_keras import corpus, objectives, pairs, process, strategies
 from sg_keras.callbacks import (EmbeddingProjector, NearestNeighbourSummary, StopOnDivergence,
                                 TrainingSpeed, WordVectorEvaluation, probe_word_ids)
 from sg_keras.config import TrainConfig
 from sg_keras.corpus import Corpus, ShardedCorpus, sentences_per_block
+from sg_keras.errors import UsageError
 from sg_keras.model import SkipGram
 from sg_keras.model_dir import ModelDir
 from sg_keras.schedules import LinearDecay
@@ -62,6 +64,7 @@ class TrainingPairs:
         self.config = config
         self.vocab = vocab
         self.counts = counts
+        self.corpus = Corpus(config.corpus)
 
     def _generator(self):
         config = self.config
@@ -70,14 +73,40 @@ class TrainingPairs:
 
     def dataset(self, batch_size):
         """Batches of the whole corpus, read in this process (sg_keras.corpus.Corpus)."""
-        return self._generator().dataset(Corpus(self.config.corpus), batch_size,
-                                         self.config.seed, repeat=True)
+        return self._generator().dataset(self.corpus, batch_size, self.config.seed,
+                                         repeat=True)
 
     def shard(self, num_shards, index, batch_size):
         """Batches of one worker's shard, read with TF ops (sg_keras.corpus.ShardedCorpus)."""
         shard = ShardedCorpus(self.config.corpus, num_shards, index,
                               sentences_per_block(self.counts))
         return self._generator().dataset(shard, batch_size, self.config.seed, repeat=True)
+
+
+# The most tokens a block of sentences can hold: a token and a separator per two characters.
+BLOCK_TOKENS = corpus.BLOCK_CHARS // 2
+# How many [batch, ·] float tensors of a step live at once: rows gathered, logits,
+# their gradients.
+STEP_FLOATS = 8
+
+
+def check_memory(config, vocab_size):
+    """Refuses (UsageError) a run whose model, step or pipeline the machine cannot hold.
+
+    An estimate of the peak, from the sizes the settings give: both [V, d] matrices
+    and a copy of one while saving; a step's [batch, dim] and [batch, num_sampled]
+    tensors ([batch, V] for ``softmax``); two blocks' neighbour matrices in flight.
+    """
+    words, dim, batch = vocab_size, config.dim, config.batch_size
+    model = 3 * 4 * words * dim
+    step = 4 * batch * STEP_FLOATS * (dim + config.num_sampled)
+    if config.loss == "softmax":
+        step += 4 * batch * STEP_FLOATS * words
+    pipeline = 2 * pairs.neighbour_matrix_bytes(BLOCK_TOKENS, config.window)
+    what = (f"--dim={dim} --batch_size={batch} --num_sampled={config.num_sampled} "
+            f"--window={config.window} --loss={config.loss}")
+    process.check_memory(model + step + pipeline,
+                         f"{what} with {words:,} words" if words else what)
 
 
 def prepare_vocabulary(config):
@@ -88,6 +117,9 @@ def prepare_vocabulary(config):
     logging.info("counted %d tokens, %d sentences in %.1fs: %d words kept, "
                  "%d invalid UTF-8 sequences replaced", counts.tokens, counts.sentences,
                  time.perf_counter() - started, len(vocab), counts.invalid_utf8)
+    if counts.tokens == counts.sentences:
+        raise UsageError("every sentence of the corpus is one word: it gives no training "
+                         "pairs (a sentence is a line)")
     if counts.invalid_utf8:
         logging.warning("%d invalid UTF-8 byte sequences were replaced by U+FFFD",
                         counts.invalid_utf8)
@@ -129,6 +161,7 @@ def train(config, extra_callbacks=()):
     ('the', (8, 8))
     """
     config.validate()
+    check_memory(config, vocab_size=0)
     process.limit_op_threads(config.loss in objectives.SPARSE_LOSSES)
     strategy = strategies.connect(config.strategy)
     strategy.join(config)
@@ -137,35 +170,44 @@ def train(config, extra_callbacks=()):
         evaluations.append(WordVectorEvaluation(config.eval_analogies, config.eval_similarity,
                                                 config.restrict_vocab))
     keras.utils.set_random_seed(config.seed)
+    with strategy.output_dir(config.model_dir) as path, ModelDir(path).lock() as model_dir:
+        return _train(config, strategy, model_dir, evaluations, extra_callbacks)
 
-    with strategy.output_dir(config.model_dir) as path:
-        model_dir = ModelDir(path)
-        model_dir.check_reusable(config.settings(), config.corpus)
-        model_dir.check_backup(strategy.backup_kind)
-        vocab, counts = strategy.share_vocabulary(lambda: prepare_vocabulary(config))
-        expected_pairs = pairs.expected_pairs(vocab.counts, config.sample, config.window,
-                                              config.shrink_window, counts.sentences)
-        schedule = Schedule(config.epochs, *epoch_steps(
-            expected_pairs, config.batch_size, config.steps_per_execution,
-            strategy.whole_executions), config.batch_size)
-        model_dir.write_run(config.settings(), config.corpus, vocab,
-                            _record(vocab, counts, expected_pairs))
-        with strategy.scope():
-            model = build_model(config, vocab)
-            model.compile(optimizer=keras.optimizers.SGD(LinearDecay(
-                config.learning_rate, schedule.steps_per_epoch * schedule.epochs)),
-                steps_per_execution=schedule.steps_per_execution)
-        for callback in evaluations:
-            callback.words = vocab.words
-        callbacks = _callbacks(config, model_dir, vocab, expected_pairs / counts.tokens,
-                               strategy.backup_callbacks(model_dir.backup_dir), evaluations,
-                               extra_callbacks)
-        verbose = 1 if logging.level_info() and strategy.is_chief else 0
-        started = time.perf_counter()
-        history, model = strategy.fit(model, TrainingPairs(config, vocab, counts), schedule,
-                                      callbacks, model_dir.backup_dir, verbose)
-        trained = time.perf_counter()
-        model_dir.save_model(model, vocab)
+
+def _train(config, strategy, model_dir, evaluations, extra_callbacks):
+    """train()'s steps once the strategy has joined and model_dir is held."""
+    model_dir.check_reusable(config.settings(), config.corpus)
+    model_dir.check_backup(strategy.backup_kind)
+    vocab, counts = strategy.share_vocabulary(lambda: prepare_vocabulary(config))
+    check_memory(config, len(vocab))
+    expected_pairs = pairs.expected_pairs(vocab.counts, config.sample, config.window,
+                                          config.shrink_window, counts.sentences)
+    schedule = Schedule(config.epochs, *epoch_steps(
+        expected_pairs, config.batch_size, config.steps_per_execution,
+        strategy.whole_executions), config.batch_size)
+    model_dir.write_run(config.settings(), config.corpus, vocab,
+                        _record(vocab, counts, expected_pairs))
+    with strategy.scope():
+        model = build_model(config, vocab)
+        model.compile(optimizer=keras.optimizers.SGD(LinearDecay(
+            config.learning_rate, schedule.steps_per_epoch * schedule.epochs)),
+            steps_per_execution=schedule.steps_per_execution)
+    for callback in evaluations:
+        callback.words = vocab.words
+    callbacks = _callbacks(config, model_dir, vocab, expected_pairs / counts.tokens,
+                           strategy.backup_callbacks(model_dir.backup_dir), evaluations,
+                           extra_callbacks)
+    verbose = 1 if logging.level_info() and strategy.is_chief else 0
+    started = time.perf_counter()
+    training_pairs = TrainingPairs(config, vocab, counts)
+    try:
+        history, model = strategy.fit(model, training_pairs, schedule, callbacks,
+                                      model_dir.backup_dir, verbose)
+    except tf.errors.OpError:
+        training_pairs.corpus.check_read()  # a corpus file that became unreadable
+        raise
+    trained = time.perf_counter()
+    model_dir.save_model(model, vocab)
     logging.info("trained %d epochs in %.1fs, saved the model in %.1fs", config.epochs,
                  trained - started, time.perf_counter() - trained)
     return model, vocab, history

@@ -7,6 +7,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from sg_keras import process
 from sg_keras.errors import UsageError
 from sg_keras.io_utils import atomic_open, atomic_write_text
 
@@ -83,7 +84,11 @@ def save_projector_tsv(directory, words, matrix, counts=None):
 
 
 def load_word2vec(path):
-    """(words, [V, d] float32 matrix) from a word2vec text or binary file (auto-detected)."""
+    """(words, [V, d] float32 matrix) from a word2vec text or binary file (auto-detected).
+
+    UsageError for a malformed or truncated file, a header claiming more vectors than
+    the file holds or the machine can, and vectors that are not finite.
+    """
     try:
         with open(path, "rb") as f:
             header = f.readline()
@@ -94,21 +99,36 @@ def load_word2vec(path):
             except ValueError:
                 raise UsageError(f"{path}:1: expected a header 'COUNT DIM', "
                                  f"found {header[:60]!r}") from None
+            size = os.fstat(f.fileno()).st_size
+            # A row takes at least two bytes a number (text: a digit and a space).
+            if count * dim * 2 > size:
+                raise UsageError(f"{path}: the header claims {count:,} vectors of {dim} numbers, "
+                                 f"more than its {size:,} bytes can hold")
+            process.check_memory(size + 4 * count * dim, f"reading {path}")
             body = f.read()
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror}") from None
-    if _is_binary(body, dim):
-        return _parse_binary(path, body, count, dim)
-    return _parse_text(path, body, count, dim)
+    parse = _parse_binary if _is_binary(body, dim) else _parse_text
+    words, matrix = parse(path, body, count, dim)
+    rows = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
+    if len(rows):
+        others = f" (and {len(rows) - 1} more)" if len(rows) > 1 else ""
+        raise UsageError(f"{path}: the vector of {words[rows[0]]!r} (row {rows[0] + 1}){others} "
+                         "is not finite: NaN and infinite values are refused")
+    return words, matrix
 
 
 def _is_binary(body, dim):
     """Text files start with a row of a word and dim numbers; anything else is binary."""
     first = body.split(b"\n", 1)[0].rstrip().split(b" ")
+    if len(first) != dim + 1:
+        return True
     try:
-        return len(first) != dim + 1 or not all(np.isfinite([float(x) for x in first[1:]]))
+        for number in first[1:]:
+            float(number)
     except ValueError:
         return True
+    return False
 
 
 def _parse_binary(path, body, count, dim):

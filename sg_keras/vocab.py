@@ -46,20 +46,21 @@ class Vocabulary:
         return int(self.counts.sum())
 
     @classmethod
-    def from_counts(cls, words, counts, min_count, max_vocab_size=0, first_seen=None):
+    def from_counts(cls, words, counts, min_count, max_vocab_size=0, first_seen=None,
+                    min_words=MIN_WORDS):
         """The vocabulary of counted words: those seen at least ``min_count`` times,
         by descending count, ties by ``first_seen`` (any sortable keys; default: the
         order of ``words``), at most the ``max_vocab_size`` first (0: all).
 
-        Raises UsageError when fewer than MIN_WORDS words are left.
+        Raises UsageError when fewer than ``min_words`` words are left.
         """
         order = range(len(words)) if first_seen is None else first_seen
         kept = sorted((-count, first, word) for word, count, first in zip(words, counts, order)
                       if count >= min_count)
         if max_vocab_size:
             kept = kept[:max_vocab_size]
-        if len(kept) < MIN_WORDS:
-            raise UsageError(f"fewer than {MIN_WORDS} distinct words occur at least "
+        if len(kept) < min_words:
+            raise UsageError(f"fewer than {min_words} distinct words occur at least "
                              f"min_count={min_count} times")
         return cls([word for _, _, word in kept],
                    np.array([-negated for negated, _, _ in kept], np.int64))
@@ -164,7 +165,11 @@ def count_vocabulary(corpus, tokenizer, min_count, max_vocab_size=0):
     >>> vocab.words, counts.tokens
     (['the', 'fox', 'and', 'dog'], 5)
     """
-    words, word_counts, counts = count_words(corpus, tokenizer)
+    try:
+        words, word_counts, counts = count_words(corpus, tokenizer)
+    except tf.errors.OpError:
+        corpus.check_read()
+        raise
     if counts.tokens == 0:
         raise UsageError(f"the corpus has no words: {', '.join(corpus.paths)}")
     return Vocabulary.from_counts(words, word_counts, min_count, max_vocab_size), counts
