@@ -180,6 +180,7 @@ def _train(config, strategy, model_dir, evaluations, extra_callbacks):
     model_dir.check_backup(strategy.backup_kind)
     vocab, counts = strategy.share_vocabulary(lambda: prepare_vocabulary(config))
     check_memory(config, len(vocab))
+    probe_ids = probe_word_ids(vocab, config.probe_words, config.tokenizer)  # before writing
     expected_pairs = pairs.expected_pairs(vocab.counts, config.sample, config.window,
                                           config.shrink_window, counts.sentences)
     schedule = Schedule(config.epochs, *epoch_steps(
@@ -194,7 +195,7 @@ def _train(config, strategy, model_dir, evaluations, extra_callbacks):
             steps_per_execution=schedule.steps_per_execution)
     for callback in evaluations:
         callback.words = vocab.words
-    callbacks = _callbacks(config, model_dir, vocab, expected_pairs / counts.tokens,
+    callbacks = _callbacks(config, model_dir, vocab, probe_ids, expected_pairs / counts.tokens,
                            strategy.backup_callbacks(model_dir.backup_dir), evaluations,
                            extra_callbacks)
     verbose = 1 if logging.level_info() and strategy.is_chief else 0
@@ -225,7 +226,7 @@ def write_untrained(config):
     return vocab
 
 
-def _callbacks(config, model_dir, vocab, pairs_per_word, backups, evaluations,
+def _callbacks(config, model_dir, vocab, probe_ids, pairs_per_word, backups, evaluations,
                extra_callbacks):
     """The callbacks of a training run writing into model_dir, in the order they run.
 
@@ -233,7 +234,6 @@ def _callbacks(config, model_dir, vocab, pairs_per_word, backups, evaluations,
     weights; the evaluations run before the TensorBoard callback, which logs
     their figures.
     """
-    probe_ids = probe_word_ids(vocab, config.probe_words, config.tokenizer)
     return [
         StopOnDivergence(),
         *backups,

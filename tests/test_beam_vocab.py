@@ -5,17 +5,18 @@ import gzip
 import pytest
 
 from conftest import planted_corpus
-from sg_keras import text
+from sg_keras import corpus
 from sg_keras.errors import UsageError
-from sg_keras.vocab import build_vocabulary, count_words
+from sg_keras.vocab import count_vocabulary
 
 pytest.importorskip("apache_beam")
 from pipelines import beam_vocab  # noqa: E402
 
 
 def local_vocab_tsv(paths, path, tokenizer, min_count, max_vocab_size=0):
-    counter, _ = count_words(text.Corpus([str(p) for p in paths]), tokenizer)
-    build_vocabulary(counter, min_count, max_vocab_size).save(path)
+    vocab, _ = count_vocabulary(corpus.Corpus([str(p) for p in paths]), tokenizer, min_count,
+                                max_vocab_size)
+    vocab.save(path)
     return path.read_bytes()
 
 
@@ -37,8 +38,8 @@ def test_planted_corpus_vocabulary_is_byte_identical(tmp_path, min_count):
 @pytest.fixture
 def several_files(tmp_path, monkeypatch):
     """Three files (one gzip, one with invalid UTF-8 and a long line), read in many blocks."""
-    monkeypatch.setattr(text, "BLOCK_CHARS", 64)  # blocks of a few sentences: ties span blocks
-    monkeypatch.setattr(text, "MAX_SENTENCE_CHARS", 40)
+    monkeypatch.setattr(corpus, "BLOCK_CHARS", 64)  # blocks of a few sentences: ties span blocks
+    monkeypatch.setattr(corpus, "MAX_SENTENCE_WORDS", 5)  # the long line: several sentences
     (tmp_path / "a.txt").write_text(
         "Zebra apple. Apple, banana!\ncherry ZEBRA date\n\nÉclair éclair Ǆemal\n" * 3)
     with gzip.open(tmp_path / "b.txt.gz", "wt", encoding="utf-8") as f:
@@ -74,3 +75,20 @@ def test_bad_input_is_a_usage_error(several_files, tmp_path):
     with pytest.raises(Exception, match="fewer than 2 distinct words"):
         beam_vocab.count_vocabulary([str(several_files[0])], str(tmp_path / "v.tsv"),
                                     min_count=1000)
+
+
+def test_vocabulary_file_orders_by_count_then_first_position():
+    entries = [(b"kiwi", (2, (1, 0, 3))), (b"apple", (5, (0, 2, 0))), (b"fig", (2, (0, 7, 1))),
+               ("straße".encode(), (5, (0, 0, 4))), (b"lime", (1, (0, 0, 0)))]
+    assert beam_vocab.vocabulary_file(entries, 1, 0) == \
+        "straße\t5\napple\t5\nfig\t2\nkiwi\t2\nlime\t1"  # WriteToText adds the last newline
+    assert beam_vocab.vocabulary_file(entries, 2, 3) == "straße\t5\napple\t5\nfig\t2"
+
+
+def test_gzip_is_recognised_by_content_through_beams_filesystems(tmp_path):
+    with gzip.open(tmp_path / "packed", "wt", encoding="utf-8") as f:  # no .gz suffix
+        f.write("b a\nb\n")
+    with beam_vocab.open_uncompressed(str(tmp_path / "packed")) as f:
+        assert f.read(2) == b"\x1f\x8b"  # as stored
+    beam_vocab.count_vocabulary([str(tmp_path / "packed")], str(tmp_path / "v.tsv"), "unicode", 1)
+    assert (tmp_path / "v.tsv").read_text(encoding="utf-8") == "b\t2\na\t1\n"

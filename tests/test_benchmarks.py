@@ -1,10 +1,14 @@
 """The benchmark programs run end to end on a tiny corpus and report what they measured."""
 
+import json
 import os
 import random
+import re
 import subprocess
 import sys
+import textwrap
 
+import numpy as np
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,24 +32,195 @@ def run_module(module, *flags):
     return result.stdout
 
 
+# A run's line on the harness's stdout: "  WALLs, SPEED words/s, RSS MiB, analogy ACC%".
+RUN_LINE = re.compile(r"  ([\d.]+)s, ([\d,]+) words/s, ([\d,]+) MiB, analogy ([\d.]+)%")
+
+
+def harness_runs(stdout):
+    """{system: [(wall, words/s, peak MiB, analogy %), …]} as the harness printed each run."""
+    runs, system = {}, None
+    for line in stdout.splitlines():
+        if line.startswith("running "):
+            system = line.split()[1].rstrip(":")
+        elif RUN_LINE.fullmatch(line):
+            wall, speed, rss, analogy = RUN_LINE.fullmatch(line).groups()
+            runs.setdefault(system, []).append(
+                (float(wall), int(speed.replace(",", "")), int(rss.replace(",", "")),
+                 float(analogy)))
+    return runs
+
+
+def table_rows(report):
+    """{system name: [cells…]} of the report's table."""
+    return {cells[0]: cells[1:] for cells in
+            ([cell.strip() for cell in line.split("|")[1:-1]] for line in report.splitlines())
+            if cells and cells[0] not in ("system", "---")}
+
+
+def check_row_against_runs(cells, runs, peer_runs):
+    """A row's median, range, speed, ratio, peak and analogy, recomputed from its runs."""
+    by_wall = sorted(runs, key=lambda run: -run[1])  # by speed: by wall time, unrounded
+    median = by_wall[(len(runs) - 1) // 2]  # the lower middle run of an even count
+    walls = [run[0] for run in runs]
+    spread = f" ({min(walls):.1f}–{max(walls):.1f})" if len(runs) > 1 else ""
+    assert cells[1] == f"{median[0]:.1f}{spread}"
+    assert cells[2] == f"{median[1]:,}"
+    peer = sorted(peer_runs, key=lambda run: -run[1])[(len(peer_runs) - 1) // 2]
+    # Recomputed from words/s rounded to the unit: the ratio may differ in its last digit.
+    assert cells[3].endswith("×") and abs(float(cells[3][:-1]) - median[1] / peer[1]) < 0.0051
+    assert cells[4] == f"{max(run[2] for run in runs):,}"
+    assert cells[5].startswith(f"{median[3]:.2f}% (")
+
+
 def test_harness_runs_sg_keras_and_gensim_interleaved(tiny):
     results = tiny / "RESULTS.md"
     pairs = str(tiny / "pairs.txt")
-    run_module("benchmarks.run", f"--corpus={tiny / 'corpus.txt'}", "--systems=sg_keras,gensim",
-               "--repeats=2", "--min_count=1", f"--analogies={tiny / 'questions.txt'}",
-               f"--similarity={pairs},{pairs}", f"--results={results}")
+    stdout = run_module("benchmarks.run", f"--corpus={tiny / 'corpus.txt'}",
+                        "--systems=sg_keras,gensim", "--repeats=2", "--min_count=1",
+                        f"--analogies={tiny / 'questions.txt'}", f"--similarity={pairs},{pairs}",
+                        f"--results={results}")
     report = results.read_text()
     assert "- Command: `python -m benchmarks.run --corpus=" in report
     assert "Runs per system: 2, interleaved" in report
-    rows = {line.split("|")[1].strip(): line.split("|")[2:] for line in report.splitlines()
-            if line.startswith("| sg-keras") or line.startswith("| gensim")}
+    assert [line.split()[1] for line in stdout.splitlines() if line.startswith("running ")] == \
+        ["sg_keras:", "gensim:"] * 2
+    runs = harness_runs(stdout)
+    rows = table_rows(report)
     assert set(rows) == {"sg-keras train", "gensim Word2Vec(sg=1, workers=2)"}
-    for cells in rows.values():
-        assert cells[0].strip() == "12,000"  # words trained: 60 lines x 200 words
-        median, spread = cells[1].split(" (")
-        low, high = map(float, spread.rstrip(") ").split("–"))
-        assert low <= float(median) <= high
-    assert rows["gensim Word2Vec(sg=1, workers=2)"][3].strip() == "1.00×"
+    for name, system in (("sg-keras train", "sg_keras"),
+                         ("gensim Word2Vec(sg=1, workers=2)", "gensim")):
+        assert rows[name][0] == "12,000"  # words trained: 60 lines x 200 words
+        assert len(runs[system]) == 2
+        check_row_against_runs(rows[name], runs[system], runs["gensim"])
+
+
+def harness(script, *args):
+    """Runs ``script`` (Python, given ``args`` as sys.argv[1:]) in the repository: the
+    harness defines absl flags that the library's own (tests in this process) may share."""
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script), *args], cwd=REPO,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+_REPORT = """
+    import json, sys
+    from benchmarks import run
+
+    run.FLAGS(["run", "--workers=2", "--repeats=3"])
+    runs = {system: [tuple(run) for run in system_runs]
+            for system, system_runs in json.loads(sys.argv[1]).items()}
+    print(run.report(runs, (1.0, 321.0, 0)))
+"""
+
+
+def fake_run(wall, rss, accuracy, spearman):
+    return [12_000, wall, rss, {"accuracy": accuracy, "seen": int(1000 * accuracy)}, spearman]
+
+
+@pytest.mark.parametrize("extra_runs", [0, 1])  # three runs each, or four (an even count)
+def test_report_gives_the_median_run_and_its_speed_against_gensims(extra_runs):
+    runs = {  # by hand: the median sg-keras run takes 3.0 s, the median gensim run 6.4 s
+        "sg_keras": [fake_run(4.0, 500.0, 0.30, [0.31, 0.11]),
+                     fake_run(2.0, 700.0, 0.20, [0.21, 0.12]),
+                     fake_run(3.0, 600.0, 0.25, [0.26, 0.13])]
+        + [fake_run(5.0, 650.0, 0.50, [0.51, 0.14])] * extra_runs,
+        "gensim": [fake_run(6.4, 200.0, 0.40, [0.41, 0.15]),
+                   fake_run(5.0, 190.0, 0.35, [0.36, 0.16]),
+                   fake_run(8.0, 210.0, 0.45, [0.46, 0.17])]
+        + [fake_run(9.0, 205.0, 0.55, [0.56, 0.18])] * extra_runs,
+    }
+    report = harness(_REPORT, json.dumps(runs))
+    high = "5.0" if extra_runs else "4.0"
+    gensim_high = "9.0" if extra_runs else "8.0"
+    # 12,000 words / 3.0 s = 4,000 words/s; / 6.4 s = 1,875 words/s; 4,000 / 1,875 = 2.13.
+    assert f"| sg-keras train | 12,000 | 3.0 (2.0–{high}) | 4,000 | 2.13× | 700 | 25.00% (250) "\
+        "| 0.260 | 0.130 |" in report.splitlines()
+    assert f"| gensim Word2Vec(sg=1, workers=2) | 12,000 | 6.4 (5.0–{gensim_high}) | 1,875 "\
+        "| 1.00× | 210 | 40.00% (400) | 0.410 | 0.150 |" in report.splitlines()
+    assert "peak RSS 321 MiB" in report
+
+
+def test_report_without_gensim_has_no_ratio_and_one_run_no_range():
+    runs = {"sg_keras": [fake_run(2.5, 400.0, 0.125, [0.5, 0.25])]}
+    rows = table_rows(harness(_REPORT, json.dumps(runs)))
+    assert rows == {"sg-keras train": ["12,000", "2.5", "4,800", "–", "400", "12.50% (125)",
+                                       "0.500", "0.250"]}
+
+
+_MEASURE = """
+    import json, sys
+    from benchmarks import run
+
+    def python(code):
+        return run.measure([sys.executable, "-c", code])
+
+    print(json.dumps({
+        "short": python("import time; time.sleep(0.2)"),
+        "long": python("import time; time.sleep(1.7)"),
+        "big": python("import numpy; held = numpy.ones(300 * 2**20 // 8)"),
+        "failed": python("raise SystemExit(3)"),
+    }))
+"""
+
+
+def test_measure_times_the_command_and_takes_its_own_peak_memory():
+    figures = json.loads(harness(_MEASURE))
+    (short, short_rss, short_status), (long, _, long_status) = figures["short"], figures["long"]
+    assert short >= 0.2 and long >= 1.7
+    assert 1.5 - 0.4 < long - short < 1.5 + 0.4  # the start-up costs the same
+    assert 0 < short_rss < 100  # a bare Python, not the harness (which holds TensorFlow)
+    assert 300 <= figures["big"][1] < 300 + 100
+    assert (short_status, long_status, figures["big"][2], figures["failed"][2]) == (0, 0, 0, 3)
+
+
+# The harness with two stand-in systems that sleep known times and copy a vectors file.
+_FAKE_SYSTEMS = """
+    import json, os, sys
+    from absl import app
+    from benchmarks import run
+
+    sleeps, vectors = json.loads(sys.argv[1]), sys.argv[2]
+    repeat = []
+
+    def commands(workdir):
+        i = len(repeat)
+        repeat.append(i)
+        out = os.path.join(workdir, "vectors.txt")
+        code = (f"import shutil, time; time.sleep({{}}); shutil.copy({vectors!r}, {out!r})")
+        return [(name, [sys.executable, "-c", code.format(times[i])], out, 12_000)
+                for name, times in sleeps.items()]
+
+    run.commands = commands
+    app.run(run.main, argv=["run", *sys.argv[3:]])
+"""
+
+
+def test_harness_reports_the_median_of_known_wall_times(tiny):
+    words = [f"w{i}" for i in range(1, 10)]
+    matrix = np.random.default_rng(0).normal(size=(len(words), 4))
+    (tiny / "vectors.txt").write_text(f"{len(words)} 4\n" + "".join(
+        f"{w} {' '.join(map(str, row))}\n" for w, row in zip(words, matrix)))
+    sleeps = {"sg_keras": [2.0, 0.0, 1.0], "gensim": [0.5, 2.5, 1.5]}  # medians: run 3
+    pairs = str(tiny / "pairs.txt")
+    stdout = harness(_FAKE_SYSTEMS, json.dumps(sleeps), str(tiny / "vectors.txt"),
+                     f"--corpus={tiny / 'corpus.txt'}", "--systems=sg_keras,gensim",
+                     "--repeats=3", f"--analogies={tiny / 'questions.txt'}",
+                     f"--similarity={pairs},{pairs}", f"--results={tiny / 'RESULTS.md'}")
+    runs = harness_runs(stdout)
+    rows = table_rows((tiny / "RESULTS.md").read_text())
+    for system, name in (("sg_keras", "sg-keras train"),
+                         ("gensim", "gensim Word2Vec(sg=1, workers=2)")):
+        walls = [run[0] for run in runs[system]]
+        for wall, sleep in zip(walls, sleeps[system]):
+            assert sleep <= wall + 0.05 < sleep + 1.0  # each run timed (printed to 0.1 s)
+        assert rows[name][1] == f"{walls[2]:.1f} ({min(walls):.1f}–{max(walls):.1f})"
+        assert rows[name][2] == f"{runs[system][2][1]:,}"  # the speed of that same run
+        check_row_against_runs(rows[name], runs[system], runs["gensim"])
+    # sg-keras's median run took about 1.0 s, gensim's about 1.5: about 1.5 times the speed.
+    ratio = float(rows["sg-keras train"][3][:-1])
+    assert abs(ratio - runs["gensim"][2][0] / runs["sg_keras"][2][0]) < 0.1
+    assert 1.5 / 2 < ratio < 1.5 * 2
 
 
 def test_components_reports_pipeline_and_step_speed(tiny):

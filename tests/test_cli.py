@@ -124,7 +124,7 @@ def test_invalid_utf8_is_replaced_counted_and_reported(tmp_path):
                       "--min_count=1", "--dim=8", "--verbosity=1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "2 invalid UTF-8 byte sequences were replaced" in result.stderr
-    # Set before TensorFlow's runtime started, as it must be (training.limit_op_threads).
+    # Set before TensorFlow's runtime started, as it must be (process.limit_op_threads).
     assert "TensorFlow ops run on one thread each" in result.stderr
     assert '"invalid_utf8": 2' in (tmp_path / "m" / "config.json").read_text()
 

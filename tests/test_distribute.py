@@ -1,5 +1,6 @@
-"""tf.distribute: TF_CONFIG checks, the sharded reader, the cluster loop in this process,
-and real clusters of local processes.
+"""Training distributed with tf.distribute: the cluster reader, the strategies
+(sg_keras.strategies), the cluster loop in this process (sg_keras.loops), and real
+clusters of local processes. TF_CONFIG and its checks: tests/test_cluster.py.
 
 The clusters run each TensorFlow task as a separate ``sg-keras train`` process inside a
 private network namespace whose only interface is loopback: TensorFlow's gRPC server
@@ -11,6 +12,7 @@ import contextlib
 import gzip
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -24,76 +26,23 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO, InterruptAtEpoch, config_for, planted_corpus, topic_purity
-from sg_keras import distribute, text, training
+from sg_keras import corpus as corpus_lib
+from sg_keras import strategies, training
 from sg_keras.errors import UsageError
 from sg_keras.model import SkipGram
-from sg_keras.vocab import CorpusCounts
-
-CLUSTER = {"chief": ["127.0.0.1:2000"], "worker": ["127.0.0.1:2001", "127.0.0.1:2002"],
-           "ps": ["127.0.0.1:2003", "127.0.0.1:2004"]}
-WORKERS = {"chief": CLUSTER["chief"], "worker": CLUSTER["worker"]}
+from sg_keras.model_dir import ModelDir
+from sg_keras.vocab import count_vocabulary
 
 
-def tf_config(cluster, task_type="chief", index=0):
-    return json.dumps({"cluster": cluster, "task": {"type": task_type, "index": index}})
-
-
-@pytest.mark.parametrize("value, message", [
-    ("{not json", "not valid JSON"),
-    ("[1, 2]", "JSON object"),
-    (json.dumps({"task": {"type": "worker", "index": 0}}), '"cluster"'),
-    (tf_config({"worker": "127.0.0.1:2001"}, "worker"), "must list"),
-    (tf_config({"worker": ["127.0.0.1"]}, "worker"), "not host:port"),
-    (tf_config({"worker": ["127.0.0.1:99999"]}, "worker"), "not host:port"),
-    (tf_config({"worker": ["127.0.0.1:2001", "127.0.0.1:2001"]}, "worker"), "more than one"),
-    (tf_config({"evaluator": ["127.0.0.1:2001"]}, "evaluator"), "unsupported job"),
-    (json.dumps({"cluster": WORKERS}), '"task"'),
-    (tf_config(WORKERS, "ps"), "not a job of the cluster"),
-    (tf_config(WORKERS, "worker", 2), "out of range"),
-])
-def test_malformed_tf_config_is_a_usage_error(value, message):
-    with pytest.raises(UsageError, match=message):
-        distribute.parse_tf_config(value)
-
-
-@pytest.mark.parametrize("strategy, cluster, message", [
-    ("bogus", None, "unknown strategy 'bogus'"),
-    ("default", CLUSTER, "trains in one process"),
-    ("mirrored", WORKERS, "trains in one process"),
-    ("multi_worker", None, "needs the cluster in the TF_CONFIG"),
-    ("multi_worker", CLUSTER, "ps tasks are for --strategy=parameter_server"),
-    ("multi_worker", {"chief": ["127.0.0.1:2000", "127.0.0.1:2005"]}, "2 chief tasks"),
-    ("parameter_server", None, "needs the cluster in the TF_CONFIG"),
-    ("parameter_server", WORKERS, "has no ps task"),
-    ("parameter_server", {"worker": CLUSTER["worker"], "ps": CLUSTER["ps"]}, "has no chief"),
-])
-def test_a_cluster_that_does_not_suit_the_strategy_is_refused(strategy, cluster, message):
-    spec = distribute.parse_tf_config(tf_config(cluster, next(iter(cluster)))) if cluster else None
-    with pytest.raises(UsageError, match=message):
-        distribute.check_cluster(strategy, spec)
-
-
-def test_clusters_that_suit_their_strategy_and_their_chief():
-    alone = distribute.parse_tf_config(tf_config({"worker": ["127.0.0.1:2001"]}, "worker"))
-    distribute.check_cluster("default", None)
-    distribute.check_cluster("default", alone)
-    distribute.check_cluster("multi_worker", alone)
-    workers_only = {"worker": CLUSTER["worker"]}
-    for task_type, index, chief in [("worker", 0, True), ("worker", 1, False)]:
-        spec = distribute.parse_tf_config(tf_config(workers_only, task_type, index))
-        distribute.check_cluster("multi_worker", spec)
-        assert spec.is_chief == chief  # worker 0 is the chief of a cluster without one
-    for task_type, index, chief in [("chief", 0, True), ("worker", 0, False), ("ps", 1, False)]:
-        spec = distribute.parse_tf_config(tf_config(CLUSTER, task_type, index))
-        distribute.check_cluster("parameter_server", spec)
-        assert spec.is_chief == chief and spec.size == 5
+def tf_config(jobs, task_type="chief", index=0):
+    return json.dumps({"cluster": jobs, "task": {"type": task_type, "index": index}})
 
 
 def read_shards(paths, num_shards, sentences_per_block=3):
     """The sentences of each shard, in order, as lists of words."""
     shards = []
     for index in range(num_shards):
-        blocks = distribute.ShardedCorpus([str(p) for p in paths], num_shards, index,
+        blocks = corpus_lib.ShardedCorpus([str(p) for p in paths], num_shards, index,
                                           sentences_per_block).dataset()
         shards.append([sentence.decode().split() for block in blocks.as_numpy_iterator()
                        for sentence in block])
@@ -121,18 +70,75 @@ def test_several_files_are_sharded_by_file(tmp_path):
                       [["file1", "a"], ["file1", "b"]]]
 
 
-def test_a_long_line_is_cut_into_sentences(tmp_path, monkeypatch):
-    monkeypatch.setattr(text, "MAX_SENTENCE_CHARS", 20)
-    monkeypatch.setattr(distribute, "MAX_SENTENCE_WORDS", 4)
-    words = [f"word{i}" for i in range(10)]
-    (tmp_path / "long.txt").write_text(" ".join(words) + "\nshort  line\n\n")
-    shard, = read_shards([tmp_path / "long.txt"], 1, sentences_per_block=100)
-    assert shard == [words[:4], words[4:8], words[8:], ["short", "line"]]
+def cut_by_the_rule(line, max_words):
+    """The rule, stated independently: a line of more than ``max_words`` words is cut
+    after every ``max_words``-th word; any other line is one sentence."""
+    words = line.split()
+    return [words[i:i + max_words] for i in range(0, len(words), max_words)] or [words]
 
 
-def test_sentences_per_block_follow_the_corpus_sentence_length():
-    counts = CorpusCounts(tokens=1_000_000, sentences=50_000, invalid_utf8=0)
-    assert distribute.sentences_per_block(counts) == distribute.BLOCK_WORDS // 20
+def test_a_long_line_is_cut_after_every_max_sentence_words_th_word(tmp_path, monkeypatch):
+    monkeypatch.setattr(corpus_lib, "MAX_SENTENCE_WORDS", 4)
+    lines = [" ".join(f"word{i}" for i in range(10)),  # 4 + 4 + 2
+             "a\tb  c d",  # exactly 4 words: whole, whatever the whitespace
+             "one two three four five",  # 4 + 1
+             " ".join(f"x{i}" for i in range(8)),  # 4 + 4, no empty third sentence
+             "short  line", ""]
+    path = tmp_path / "long.txt"
+    path.write_text("\n".join(lines) + "\n")
+    expected = [piece for line in lines for piece in cut_by_the_rule(line, 4)]
+    assert len(expected) == 3 + 1 + 2 + 2 + 1 + 1
+    sharded, = read_shards([path], 1, sentences_per_block=100)
+    assert sharded == expected
+    local = [sentence.split() for sentence in corpus_lib.Corpus([str(path)]).sentences()]
+    assert local == expected  # one rule for both readers
+
+
+def test_both_readers_cut_long_lines_alike(tmp_path):
+    # The real limit (gensim's 10,000 words), with a long line across the local reader's
+    # first BLOCK_CHARS, which it cuts while that line is still being read.
+    limit = corpus_lib.MAX_SENTENCE_WORDS
+    lines = [" ".join(f"w{i}" for i in range(count))
+             for count in (2 * limit + limit // 2 + 1, limit, 2 * limit, 3)] + ["", "x y"]
+    path = tmp_path / "long.txt"
+    path.write_text("\n".join(lines) + "\n")
+    ends = np.cumsum([len(line) + 1 for line in lines])
+    assert any(end - len(line) - 1 < corpus_lib.BLOCK_CHARS < end and len(line.split()) > limit
+               for line, end in zip(lines, ends))
+    expected = [piece for line in lines for piece in cut_by_the_rule(line, limit)]
+    assert [len(piece) for piece in expected[:6]] == [limit, limit, limit // 2 + 1, limit,
+                                                      limit, limit]
+    local = [sentence.split() for sentence in corpus_lib.Corpus([str(path)]).sentences()]
+    sharded, = read_shards([path], 1, sentences_per_block=100)
+    assert local == expected
+    assert sharded == expected
+
+
+def write_sentences(path, sentences, lengths, seed):
+    """A corpus of ``sentences`` lines, each of a length drawn from ``lengths``."""
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8") as f:
+        for _ in range(sentences):
+            f.write(" ".join(f"w{rng.randrange(500)}" for _ in range(rng.choice(lengths))) + "\n")
+
+
+@pytest.mark.parametrize("lengths", [range(1, 40), range(20, 101)])  # 20 or 60 words on average
+@pytest.mark.parametrize("num_shards", [1, 2])
+def test_cluster_reader_blocks_hold_about_block_words_words(tmp_path, lengths, num_shards):
+    path = tmp_path / "corpus.txt"
+    mean_length = sum(lengths) / len(lengths)
+    sentences = round(3.5 * num_shards * corpus_lib.BLOCK_WORDS / mean_length)
+    write_sentences(path, sentences, lengths, seed=len(lengths))
+    _, counts = count_vocabulary(corpus_lib.Corpus([str(path)]), "whitespace", min_count=1)
+    per_block = corpus_lib.sentences_per_block(counts)
+    for index in range(num_shards):  # a worker's blocks, whatever its share of the corpus
+        dataset = corpus_lib.ShardedCorpus([str(path)], num_shards, index, per_block).dataset()
+        blocks = [sum(len(sentence.split()) for sentence in block)
+                  for block in dataset.as_numpy_iterator()]
+        assert len(blocks) >= 3
+        for words in blocks[:-1]:  # the last block holds what is left
+            assert words == pytest.approx(corpus_lib.BLOCK_WORDS, rel=0.05)
+        assert blocks[-1] <= 1.05 * corpus_lib.BLOCK_WORDS
 
 
 def test_noise_words_can_be_drawn_from_a_seed():
@@ -145,7 +151,7 @@ def test_noise_words_can_be_drawn_from_a_seed():
 
     def losses(step, worker):
         seed = tf.constant([step, worker], tf.int64)
-        return model.negative_sampling(*pairs, noise_seed=seed)[0].numpy()
+        return model.losses_and_gradients(*pairs, noise_seed=seed)[0].numpy()
 
     np.testing.assert_array_equal(losses(7, 0), losses(7, 0))
     assert not np.array_equal(losses(7, 0), losses(7, 1))
@@ -174,10 +180,15 @@ def one_task_cluster(monkeypatch):
         with monkeypatch.context() as patch:
             patch.delenv("TF_CONFIG", raising=False)
             _LOCAL_STRATEGY.append(tf.distribute.MultiWorkerMirroredStrategy())
-    value = tf_config({"worker": ["127.0.0.1:2001"]}, "worker")
-    monkeypatch.setenv("TF_CONFIG", value)
-    monkeypatch.setitem(distribute._CONNECTED, "multi_worker", distribute.Distribution(
-        "multi_worker", _LOCAL_STRATEGY[0], distribute.parse_tf_config(value)))
+    monkeypatch.setenv("TF_CONFIG", tf_config({"worker": ["127.0.0.1:2001"]}, "worker"))
+    # connect() makes the strategy object from TF_CONFIG, with the local tf.distribute
+    # strategy in place of the one MultiWorkerStrategy would make (and wait for a cluster).
+    monkeypatch.setattr(strategies, "_CONNECTED", {})
+    monkeypatch.setattr(strategies.MultiWorkerStrategy, "__post_init__",
+                        lambda self: setattr(self, "strategy", _LOCAL_STRATEGY[0]))
+    connected = strategies.connect("multi_worker")
+    assert isinstance(connected, strategies.MultiWorkerStrategy)
+    assert (connected.workers, connected.is_chief) == (1, True)
 
 
 def tensorboard_tags(log_dir):
@@ -196,6 +207,7 @@ def test_the_cluster_loop_writes_what_model_fit_writes(one_task_cluster, planted
     training.train(config_for(corpus, fit_dir, epochs=2))
     model, vocab, history = training.train(config_for(corpus, loop_dir, strategy="multi_worker"))
     assert topic_purity(model, vocab, topics) >= 0.95
+    assert model.gradient_rows_per_pair  # all-gathered gradients of the batch's length
     for key in ("loss", "words_per_sec", "learning_rate"):
         assert len(history.history[key]) == 3
     assert history.history["loss"][-1] < history.history["loss"][0]
@@ -425,9 +437,9 @@ def check_trained(model_dir, topics):
     assert {"vocab.tsv", "config.json", "model.keras", "vectors.txt", "checkpoints",
             "logs"} <= names
     assert "backup" not in names and not [n for n in names if n.startswith((".tmp", ".partial"))]
-    model, vocab, settings = training.load_trained(model_dir)
-    assert settings["dim"] == 16 and len(vocab) == 36
-    assert topic_purity(model, vocab, topics) >= 0.95
+    trained = ModelDir(model_dir).load()
+    assert trained.settings["dim"] == 16 and len(trained.vocab) == 36
+    assert topic_purity(trained.model, trained.vocab, topics) >= 0.95
 
 
 def test_multi_worker_cluster_trains_like_one_process(local_cluster):
@@ -495,24 +507,3 @@ def test_parameter_server_chief_resumes_after_a_crash(local_cluster):
     assert "resuming after epoch 1 from" in log and "epoch 1/3: loss" not in log
     assert "epoch 3/3: loss" in log
     check_trained(cluster.model_dir, local_cluster.topics)
-
-
-@pytest.mark.parametrize("strategy, value, message", [
-    ("bogus", None, "unknown strategy 'bogus'"),
-    ("multi_worker", "{not json", "TF_CONFIG is not valid JSON"),
-    ("multi_worker", tf_config(CLUSTER), "ps tasks are for --strategy=parameter_server"),
-    ("default", tf_config(CLUSTER), "--strategy=default trains in one process"),
-])
-def test_bad_strategy_or_cluster_fails_before_training(tmp_path, strategy, value, message):
-    planted_corpus(tmp_path / "corpus.txt", sentences=100)
-    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    if value is not None:
-        env["TF_CONFIG"] = value
-    result = subprocess.run(
-        [sys.executable, "-m", "sg_keras.cli", "train", f"--corpus={tmp_path / 'corpus.txt'}",
-         f"--model_dir={tmp_path / 'm'}", f"--strategy={strategy}"],
-        capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
-    assert not (tmp_path / "m").exists()

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from sg_keras import evaluation, vectors
+from sg_keras import evaluation, neighbours, vectors
 from sg_keras.errors import UsageError
+from sg_keras.word_vectors import WordVectors
 
 gensim_models = pytest.importorskip("gensim.models")
 
@@ -42,8 +43,8 @@ def vector_file(tmp_path_factory):
 @pytest.mark.parametrize("restrict", [30000, 1200])
 def test_analogies_agree_with_gensim(vector_file, restrict):
     path, analogies, _ = vector_file
-    ours = evaluation.WordVectors(*vectors.load_word2vec(str(path))).analogies(
-        str(analogies), restrict_vocab=restrict)
+    ours = WordVectors.load(str(path)).evaluate_word_analogies(str(analogies),
+                                                               restrict_vocab=restrict)
     keyed = gensim_models.KeyedVectors.load_word2vec_format(str(path))
     score, gensim_sections = keyed.evaluate_word_analogies(str(analogies), restrict_vocab=restrict)
     by_name = {s["section"]: s for s in gensim_sections}
@@ -59,10 +60,10 @@ def test_analogies_agree_with_gensim(vector_file, restrict):
 
 def test_similarity_agrees_with_gensim(vector_file):
     path, _, similarity = vector_file
-    ours = evaluation.WordVectors(*vectors.load_word2vec(str(path)))
+    ours = WordVectors.load(str(path))
     keyed = gensim_models.KeyedVectors.load_word2vec_format(str(path))
     for pairs_file in similarity:
-        result = ours.similarity(str(pairs_file))
+        result = ours.evaluate_word_pairs(str(pairs_file))
         pearson, spearman, oov_ratio = keyed.evaluate_word_pairs(str(pairs_file))
         assert result.spearman == pytest.approx(spearman.statistic, abs=1e-6)
         assert result.pearson == pytest.approx(pearson.statistic, abs=1e-6)
@@ -77,7 +78,8 @@ def test_3cosmul_agrees_with_gensim_most_similar_cosmul(vector_file):
     questions = [[w.lower() for w in q] for q in questions if all(w.lower() in keyed for w in q)]
     analogy_file = path.parent / "few.txt"
     analogy_file.write_text("".join(" ".join(q) + "\n" for q in questions))
-    ours = evaluation.WordVectors(words, matrix).analogies(str(analogy_file), method="3cosmul")
+    ours = WordVectors(words, matrix).evaluate_word_analogies(str(analogy_file),
+                                                              method="3cosmul")
     expected = sum(keyed.most_similar_cosmul(positive=[b, c], negative=[a], topn=1)[0][0] == d
                    for a, b, c, d in questions)
     assert ours.overall.seen == len(questions) > 50
@@ -163,7 +165,7 @@ def test_msr_format_without_sections_is_one_section(tmp_path):
     (tmp_path / "msr.txt").write_text("king queen man woman\nKing Queen Man Woman\nx y z w\n")
     words = ["king", "queen", "man", "woman", "Man"]
     matrix = np.array([[1, 0], [1, 1], [0, 0.1], [0, 1.1], [5, 5]], np.float32)
-    result = evaluation.WordVectors(words, matrix).analogies(str(tmp_path / "msr.txt"))
+    result = WordVectors(words, matrix).evaluate_word_analogies(str(tmp_path / "msr.txt"))
     assert [s.name for s in result.sections] == ["msr.txt"]
     # Case-insensitive: the second question is the first one; the third is out of vocabulary.
     assert (result.overall.correct, result.overall.seen, result.overall.total) == (2, 2, 3)
@@ -177,17 +179,26 @@ def test_nearest_agrees_with_gensim_most_similar():
     words = [f"w{i}" for i in range(len(matrix))]
     keyed = gensim_models.KeyedVectors(20)
     keyed.add_vectors(words, matrix)
-    norms = vectors.row_norms(matrix)
-    np.testing.assert_allclose(norms, np.linalg.norm(matrix, axis=1), rtol=1e-6)
-    for word_id in (0, 42, 299):
-        ids, scores = vectors.nearest(matrix, word_id, 5)
+    inverse_norms = neighbours.inverse_norms(matrix).numpy()
+    lengths = np.linalg.norm(matrix, axis=1)
+    np.testing.assert_allclose(inverse_norms[lengths > 0], 1 / lengths[lengths > 0], rtol=1e-6)
+    assert inverse_norms[7] == 0
+    word_vectors = WordVectors(words, matrix)
+    unit = matrix / np.maximum(lengths, 1e-30)[:, None]
+    queries = [0, 42, 299]
+    batch_ids, batch_scores = word_vectors.nearest(queries, 5)
+    for row, word_id in enumerate(queries):
+        (ids,), (scores,) = word_vectors.nearest([word_id], 5)
         expected = keyed.most_similar(words[word_id], topn=5)
         assert [words[i] for i in ids] == [word for word, _ in expected]
         np.testing.assert_allclose(scores, [score for _, score in expected], rtol=1e-5)
-        with_norms = vectors.nearest(matrix, word_id, 5, norms)
-        np.testing.assert_array_equal(with_norms[0], ids)
-        np.testing.assert_allclose(with_norms[1], scores, rtol=1e-6)
-        unit_ids, _ = vectors.nearest(vectors.unit_rows(matrix), word_id, 5)
-        np.testing.assert_array_equal(unit_ids, ids)
-    all_ids, all_scores = vectors.nearest(matrix, 0, len(matrix))
+        assert word_vectors.most_similar(words[word_id], topn=5) == [
+            (words[i], pytest.approx(float(score), rel=1e-6)) for i, score in zip(ids, scores)]
+        np.testing.assert_array_equal(batch_ids[row], ids)  # a batch of queries: the same
+        np.testing.assert_allclose(batch_scores[row], scores, rtol=1e-6)
+        unit_ids, _ = neighbours.nearest(unit, neighbours.inverse_norms(unit),
+                                         np.array([word_id], np.int32), 5)
+        np.testing.assert_array_equal(unit_ids.numpy()[0], ids)
+    (all_ids,), (all_scores,) = word_vectors.nearest([0], len(matrix))
+    assert len(all_ids) == len(matrix) - 1 and 0 not in all_ids  # all but the word itself
     assert all_scores[list(all_ids).index(7)] == 0

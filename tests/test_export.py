@@ -18,6 +18,7 @@ from conftest import REPO, assert_usage_error, config_for, planted_corpus, sg_ke
 
 from sg_keras import export, training, vectors
 from sg_keras.errors import UsageError
+from sg_keras.model_dir import ModelDir
 
 SIGNATURES = {"serving_default", "lookup", "nearest", "context", "analogy"}
 OUTPUTS = {  # signature → {output: (dtype, rank)}
@@ -41,6 +42,11 @@ TOY_KERNEL = np.array([[0, 0, 0], [0, 0, 0.5], [0.5, 0, 2], [0.5, 0, 1.5],
                        [1, 0.5, 0], [1, -0.5, 0], [0, 1, 0], [0, -1, 0]], np.float32)
 
 
+def unit_rows(matrix):
+    """The rows of ``matrix`` scaled to unit length (numpy)."""
+    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+
+
 def soviet_corpus(path):
     """The planted corpus plus sentences about the Soviet Union in mixed case and punctuation."""
     planted_corpus(path)
@@ -59,7 +65,8 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("trained")
     soviet_corpus(root / "corpus.txt")
     training.train(config_for(root / "corpus.txt", root / "model", tokenizer="unicode", epochs=2))
-    model, vocab, _ = training.load_trained(root / "model")
+    trained = ModelDir(root / "model").load()
+    model, vocab = trained.model, trained.vocab
     kernel = tf.convert_to_tensor(model.context_softmax.kernel).numpy()
     return root / "model", vocab.words, model.word_vectors(), kernel
 
@@ -141,6 +148,8 @@ def test_each_export_is_the_next_version(tmp_path):
     path = export.export(base, TOY_WORDS, TOY_VECTORS)
     assert path == str(base / "4") and (base / "4" / "saved_model.pb").exists()
     assert export.export(base, TOY_WORDS, TOY_VECTORS) == str(base / "5")
+    assert export.versions(base) == [1, 3, 4, 5]  # what the pipeline's Pusher reads
+    assert export.versions(tmp_path / "absent") == []
     assert sorted(os.listdir(base)) == ["1", "3", "4", "5", "9", "notes"]
 
 
@@ -259,7 +268,10 @@ def test_nearest_is_cosine_without_the_query_word(served, trained):
     queries = ["cat0", "sea3", "soviet", "the"]
     out = call(served, "nearest", words=queries, k=5)
     for query, found, scores in zip(queries, texts(out["neighbors"]), out["scores"]):
-        ids, expected = vectors.nearest(matrix, words.index(query), 5)
+        cosines = unit_rows(matrix) @ unit_rows(matrix)[words.index(query)]
+        cosines[words.index(query)] = -np.inf
+        ids = np.argsort(-cosines, kind="stable")[:5]
+        expected = cosines[ids]
         assert found == [words[i] for i in ids] and query not in found
         np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
     assert sum(w.startswith("cat") for w in texts(out["neighbors"])[0]) >= 4
@@ -282,7 +294,7 @@ def test_context_is_the_output_layer_softmax(served, trained):
 
 def test_analogy_is_3cosadd_excluding_a_b_c(served, trained):
     _, words, matrix, _ = trained
-    unit = vectors.unit_rows(matrix)
+    unit = unit_rows(matrix)
     questions = [("cat0", "cat1", "sea0"), ("soviet", "moscow", "car2"), ("the", "the", "sky1")]
     a, b, c = zip(*questions)
     out = call(served, "analogy", a=a, b=b, c=c, k=3)
@@ -513,7 +525,9 @@ def test_export_command_rejects_bad_input(tmp_path, args, message):
 @pytest.mark.parametrize("content, tokenizer, message", [
     ("3 2\na 1 0\nb 0 1\nc 1 1\n", "unicode", "at least 4 words, got 3"),
     ("4 2\na 1 0\nb 0 1\nc 1 1\nd 0 0\n", "nltk", "unknown tokenizer 'nltk'"),
-    ("4 2\na 1 0\n", "unicode", "header says 4 words, the file has 1"),
+    ("4 2\na 1 0\nb 0 1\n", "unicode", "header says 4 words, the file has 2"),
+    ("4 2\na 1 0\n", "unicode",
+     "the header claims 4 vectors of 2 numbers, more than its 10 bytes can hold"),
 ])
 def test_export_of_bad_vectors_is_a_usage_error(tmp_path, content, tokenizer, message):
     (tmp_path / "v.txt").write_text(content)

@@ -1,14 +1,16 @@
-import os
+"""The SkipGram model (sg_keras.model): its matrices, its objectives (sg_keras.objectives),
+its noise words (sg_keras.noise) and its learning-rate schedule. Its layers and the
+round trips of every Keras class through configs and .keras files: tests/test_layers.py."""
 
-import h5py
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import memory_mib
-from sg_keras.model import (LOSSES, ContextSoftmax, InPlaceRandomUniform, LinearDecay, SkipGram,
-                            WordEmbedding, noise_distribution, read_in_place)
+from sg_keras import noise, objectives
+from sg_keras.model import SkipGram
+from sg_keras.schedules import LinearDecay
+from sg_keras.variables import read_in_place
 
 COUNTS = np.array([500, 200, 100, 50, 20, 10, 5, 5, 3, 1])
 
@@ -67,101 +69,37 @@ def test_saving_reads_the_matrices_in_place(tmp_path):
                              tf.convert_to_tensor(variable.value))
 
 
-def test_in_place_random_uniform_draws_keras_values():
-    for seed in (0, 7):
-        np.testing.assert_array_equal(
-            InPlaceRandomUniform(-0.5, 0.5, seed=seed)((300, 20)),
-            keras.initializers.RandomUniform(-0.5, 0.5, seed=seed)((300, 20)))
+@pytest.mark.parametrize("initial, total_steps, final_fraction", [
+    (0.025, 1000, 1e-4), (0.5, 10, 0.5)])
+def test_linear_decay_falls_in_a_straight_line_then_stays(initial, total_steps,
+                                                          final_fraction):
+    schedule = LinearDecay(initial, total_steps, final_fraction)
+    steps = np.array([0, 1, total_steps // 4, total_steps // 2, total_steps - 1, total_steps,
+                      total_steps + 1, 5 * total_steps])
+    # The reference: numpy's linear interpolation from the initial rate at step 0 to
+    # final_fraction of it at total_steps, and that rate after it.
+    expected = np.interp(steps, [0, total_steps], [initial, initial * final_fraction])
+    np.testing.assert_allclose([float(schedule(step)) for step in steps], expected,
+                               rtol=1e-5, atol=1e-9)  # float32
 
 
-def peak_rise_mib(function):
-    """How far this process's resident memory peaks above where it was, while function runs."""
-    with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
-        clear_refs.write("5")  # the peak (VmHWM) starts again from the current size
-    before = memory_mib()
-    function()
-    return memory_mib("VmHWM") - before
-
-
-@pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK),
-                    reason="needs Linux's /proc/self/clear_refs to reset the peak")
-def test_the_word_vectors_take_their_own_memory_only_while_built():
-    # Keras' RandomUniform, run eagerly, makes a draw, a scaled and a shifted
-    # [V, d] tensor (peak about 3x the matrix, kept by TF's allocator); here 1x.
-    vocab_size, dim = 250_000, 100
-    matrix_mib = vocab_size * dim * 4 / 2**20
-    layer = WordEmbedding(vocab_size, dim,
-                          embeddings_initializer=InPlaceRandomUniform(-0.005, 0.005, seed=1))
-    assert peak_rise_mib(lambda: layer.build((None,))) < 1.5 * matrix_mib
-
-
-def h5_datasets(path):
-    datasets = {}
-    with h5py.File(path) as file:
-        file.visititems(lambda name, item: datasets.__setitem__(name, item[()])
-                        if isinstance(item, h5py.Dataset) else None)
-    return datasets
-
-
-def test_weight_files_are_the_ones_keras_own_save_writes(tmp_path, monkeypatch):
-    model = make_model()
-    trained_one_step(model)
-    model.save_weights(tmp_path / "in_place.weights.h5")
-    monkeypatch.setattr(WordEmbedding, "save_own_variables",
-                        keras.layers.Embedding.save_own_variables)
-    monkeypatch.setattr(ContextSoftmax, "save_own_variables",
-                        keras.layers.Layer.save_own_variables)
-    model.save_weights(tmp_path / "keras.weights.h5")
-    in_place, by_keras = (h5_datasets(tmp_path / f"{name}.weights.h5")
-                          for name in ("in_place", "keras"))
-    assert sorted(in_place) == sorted(by_keras)
-    assert {"embedding/vars/0", "context_softmax/vars/0"} <= set(in_place)
-    for name, value in in_place.items():
-        np.testing.assert_array_equal(value, by_keras[name])
-
-
-def test_output_layer_is_dense_softmax_with_transposed_kernel():
-    hidden = np.random.default_rng(1).normal(size=(4, 8)).astype(np.float32)
-    kernel = np.random.default_rng(2).normal(size=(10, 8)).astype(np.float32)
-    layer = ContextSoftmax(10)
-    layer.build((None, 8))
-    layer.kernel.assign(kernel)
-    dense = keras.layers.Dense(10, use_bias=False, activation="softmax")
-    dense.build((None, 8))
-    dense.kernel.assign(kernel.T)
-    np.testing.assert_allclose(layer(hidden), dense(hidden), rtol=1e-5)
-
-
-def test_config_and_keras_file_round_trip(tmp_path):
-    model = make_model("sampled")
-    model.compile(optimizer=keras.optimizers.SGD(LinearDecay(0.025, 100)))
-    model.embedding.embeddings.assign(np.random.default_rng(0).normal(size=(10, 8)))
-    clone = SkipGram.from_config(model.get_config())
-    assert clone.get_config() == model.get_config()
-    path = str(tmp_path / "m.keras")
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    assert loaded.get_config() == model.get_config()
-    np.testing.assert_array_equal(loaded.word_vectors(), model.word_vectors())
-    np.testing.assert_array_equal(loaded.noise_cdf.numpy(), model.noise_cdf.numpy())
-
-
-def test_linear_decay_schedule():
-    schedule = LinearDecay(0.025, 1000)
-    assert float(schedule(0)) == pytest.approx(0.025)
-    assert float(schedule(500)) == pytest.approx(0.025 * (1 - (1 - 1e-4) / 2))
-    assert float(schedule(1000)) == pytest.approx(0.025 * 1e-4, rel=1e-3)  # float32
-    assert float(schedule(5000)) == pytest.approx(0.025 * 1e-4, rel=1e-3)
-    assert LinearDecay.from_config(schedule.get_config()).total_steps == 1000
+def noise_reference(counts):
+    """word2vec's noise distribution, written out: unigram counts to the power 3/4."""
+    weights = np.asarray(counts, np.float64) ** 0.75
+    return weights / weights.sum()
 
 
 def test_noise_is_drawn_from_unigram_to_the_three_quarters():
-    model = make_model()
-    draws = model._noise(200_000).numpy()
-    observed = np.bincount(draws, minlength=10) / len(draws)
-    np.testing.assert_allclose(observed, noise_distribution(COUNTS), atol=0.004)
-    np.testing.assert_allclose(model._noise_probability(tf.constant([0, 9])).numpy(),
-                               noise_distribution(COUNTS)[[0, 9]], rtol=1e-4)
+    model = SkipGram(10, 8, num_sampled=200_000, seed=3, noise_counts=COUNTS)
+    expected = noise_reference(COUNTS)
+    np.testing.assert_allclose(noise.distribution(COUNTS), expected, rtol=1e-12)
+    for seed in (None, tf.constant([7, 0], tf.int64)):  # the generator's, or a given seed
+        draws = model.noise_words(seed).numpy()
+        assert draws.shape == (200_000,)
+        observed = np.bincount(draws, minlength=10) / len(draws)
+        np.testing.assert_allclose(observed, expected, atol=0.004)
+    np.testing.assert_allclose(noise.probability(model.noise_cdf.value, tf.constant([0, 9])),
+                               expected[[0, 9]], rtol=1e-4)
 
 
 @pytest.mark.parametrize("loss", ["negative", "sampled"])
@@ -201,8 +139,9 @@ def test_hand_derived_softmax_gradients_match_autodiff():
     rng = np.random.default_rng(6)
     model.embedding.embeddings.assign(rng.normal(size=(10, 8)))
     model.context_softmax.kernel.assign(rng.normal(size=(10, 8)))
-    centre, context = tf.constant([2, 2, 7, 0, 9]), tf.constant([1, 3, 3, 0, 8])
-    losses, gradients = model.softmax_cross_entropy(centre, context)
+    centre, context = (tf.constant([2, 2, 7, 0, 9], tf.int64),
+                       tf.constant([1, 3, 3, 0, 8], tf.int64))
+    losses, gradients = objectives.softmax_cross_entropy(*model.matrices, centre, context)
     variables = [model.embedding.embeddings, model.context_softmax.kernel]
     with tf.GradientTape() as tape:
         expected = model.pair_losses(centre, context)  # sparse_softmax_cross_entropy_with_logits
@@ -213,7 +152,7 @@ def test_hand_derived_softmax_gradients_match_autodiff():
                                    tf.convert_to_tensor(theirs).numpy(), rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("loss", objectives.LOSSES)
 def test_train_step_lowers_the_loss_of_a_repeated_batch(loss):
     model = make_model(loss)
     model.compile(optimizer=keras.optimizers.SGD(0.05))
@@ -237,23 +176,25 @@ def test_hand_derived_negative_sampling_gradients_match_autodiff(centre, context
     rng = np.random.default_rng(5)
     model.embedding.embeddings.assign(scale * rng.normal(size=(10, 8)))
     model.context_softmax.kernel.assign(scale * rng.normal(size=(10, 8)))
-    noise = tf.constant([0, 1, 1, 7], tf.int64)
-    model._noise = lambda count: noise  # the same draw for both computations
+    noise_words = tf.constant([0, 1, 1, 7], tf.int64)
+    model.noise_words = lambda seed=None: noise_words  # the same draw for both computations
+    model.gradient_rows_per_pair = pair_rows  # as MultiWorkerStrategy.fit sets it
+    runs = 1 + sum(a != b for a, b in zip(centre, centre[1:]))
     centre, context = tf.constant(centre), tf.constant(context)
-    losses, gradients = model.negative_sampling(centre, context, pair_rows=pair_rows)
+    losses, gradients = model.losses_and_gradients(centre, context)
     variables = [model.embedding.embeddings, model.context_softmax.kernel]
     with tf.GradientTape() as tape:
         hidden = tf.gather(variables[0].value, tf.cast(centre, tf.int64))
         output = variables[1].value
         positive = tf.reduce_sum(hidden * tf.gather(output, tf.cast(context, tf.int64)), 1)
-        noise_logits = tf.matmul(hidden, tf.gather(output, noise), transpose_b=True)
-        hit = tf.cast(noise[None, :] == tf.cast(context, tf.int64)[:, None], tf.float32)
+        noise_logits = tf.matmul(hidden, tf.gather(output, noise_words), transpose_b=True)
+        hit = tf.cast(noise_words[None, :] == tf.cast(context, tf.int64)[:, None], tf.float32)
         expected = -tf.math.log_sigmoid(positive) - 5 / 4 * tf.reduce_sum(
             tf.math.log_sigmoid(-noise_logits) * (1 - hit), axis=1)
         total = tf.reduce_sum(expected)
     np.testing.assert_allclose(losses.numpy(), expected.numpy(), rtol=1e-5)
-    if pair_rows:
-        assert gradients[0].values.shape[0] == len(centre)
+    # One embedding-gradient row per pair, or per run of pairs of one centre word.
+    assert gradients[0].values.shape[0] == (len(centre) if pair_rows else runs)
     for ours, theirs in zip(gradients, tape.gradient(total, variables)):
         np.testing.assert_allclose(tf.convert_to_tensor(ours).numpy(),
                                    tf.convert_to_tensor(theirs).numpy(), rtol=1e-4, atol=1e-6)

@@ -1,8 +1,12 @@
+import collections
+
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from sg_keras import pairs, text
-from sg_keras.vocab import build_vocabulary, count_words
+from sg_keras import pairs
+from sg_keras.corpus import Corpus
+from sg_keras.vocab import Vocabulary, count_vocabulary
 
 FOX = "The quick brown fox jumps over the lazy dog."
 
@@ -38,21 +42,58 @@ def test_shrunk_windows_are_drawn_per_centre_word_from_1_to_window():
     assert abs(np.mean(right_reach) - 3.0) < 0.3  # E[b] for b ~ U{1..5}
 
 
-def test_keep_probability_is_word2vec_formula():
-    counts = np.array([1000, 100, 10, 1])
-    t = 1e-2
-    threshold = t * counts.sum()
-    expected = np.minimum((np.sqrt(counts / threshold) + 1) * threshold / counts, 1)
-    np.testing.assert_allclose(pairs.keep_probabilities(counts, t), expected, rtol=1e-6)
+def word2vec_c_keep_rate(counts, sample):
+    """The share of word2vec.c's draws that keep each word, counted over all of them.
+
+    word2vec.c (TrainModelThread) discards a word when
+    ``ran < (next_random & 0xFFFF) / 65536`` with
+    ``ran = (sqrt(cn / (sample * train_words)) + 1) * (sample * train_words) / cn``:
+    its random number takes each of the 65,536 values 0/65536 … 65535/65536 alike.
+    """
+    train_words = sum(counts)
+    draws = np.arange(65536) / 65536
+    rates = []
+    for cn in counts:
+        ran = (np.sqrt(cn / (sample * train_words)) + 1) * (sample * train_words) / cn
+        rates.append(np.mean(~(ran < draws)))
+    return np.array(rates)
+
+
+def test_keep_probability_is_word2vec_cs_keep_rule():
+    # t·T = 100: counts of 16, 9, 4 and 1 times t·T, by hand (sqrt(r) + 1) / r, at most 1.
+    counts = np.array([1600, 900, 400, 100])
+    t = 1 / 30
+    np.testing.assert_allclose(pairs.keep_probabilities(counts, t), [5 / 16, 4 / 9, 3 / 4, 1],
+                               rtol=1e-6)
     assert pairs.keep_probabilities(counts, 0).tolist() == [1, 1, 1, 1]
+    # word2vec.c's rule, simulated over its random numbers (a step of 1/65536).
+    zipf = np.array([50_000 // rank for rank in range(1, 400)])
+    for sample in (1e-3, 1e-4, 1e-5):
+        np.testing.assert_allclose(pairs.keep_probabilities(zipf, sample),
+                                   word2vec_c_keep_rate(zipf, sample), rtol=0, atol=2 / 65536)
+    assert pairs.keep_probabilities(zipf, 1e-5)[0] < 0.05  # the rule really discards
+
+
+def test_keep_probability_agrees_with_gensim():
+    word2vec = pytest.importorskip("gensim.models.word2vec")
+    rng = np.random.default_rng(2)
+    words = [f"w{i}" for i in range(300)]
+    sentences = [list(rng.choice(words, 50, p=np.arange(300, 0, -1) / 45150))
+                 for _ in range(400)]
+    model = word2vec.Word2Vec(vector_size=4, min_count=1, sample=1e-3, workers=1)
+    model.build_vocab(sentences)
+    counts = [model.wv.get_vecattr(w, "count") for w in model.wv.index_to_key]
+    gensim_keep = [model.wv.get_vecattr(w, "sample_int") / (2**32 - 1)
+                   for w in model.wv.index_to_key]
+    assert min(gensim_keep) < 0.5
+    np.testing.assert_allclose(pairs.keep_probabilities(counts, 1e-3), gensim_keep, rtol=1e-6)
 
 
 def make_generator(tmp_path, sample, lines):
     path = tmp_path / "c.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    corpus = text.Corpus([str(path)])
-    counter, counts = count_words(corpus, "whitespace")
-    vocab = build_vocabulary(counter, min_count=1)
+    corpus = Corpus([str(path)])
+    vocab, counts = count_vocabulary(corpus, "whitespace", min_count=1)
     return corpus, vocab, counts, pairs.PairGenerator(vocab, 3, sample, True, "whitespace")
 
 
@@ -62,7 +103,7 @@ def test_subsampling_keeps_frequent_words_at_the_formula_rate(tmp_path):
     corpus, vocab, _, generator = make_generator(tmp_path, 1e-3, [" ".join(tokens)])
     ids, _, _ = generator.kept_tokens(tf.constant([" ".join(tokens)]), tf.constant([3, 4], tf.int64))
     kept_the = int(np.sum(ids.numpy() == 0))
-    expected = pairs.keep_probabilities(vocab.counts, 1e-3)[0] * vocab.counts[0]
+    expected = word2vec_c_keep_rate(vocab.counts, 1e-3)[0] * vocab.counts[0]
     assert vocab.words[0] == "the"
     assert abs(kept_the - expected) < 4 * np.sqrt(expected)
 
@@ -91,3 +132,34 @@ def test_dataset_is_reproducible_and_redraws_each_epoch(tmp_path):
     assert abs(len(first[0]) - expected) < 0.05 * expected
     for batch, _ in generator.dataset(corpus, 256, 7).take(3):
         assert batch.shape == (256,)
+
+
+def tutorial_pairs(sentences, window):
+    """The TF word2vec tutorial's sliding window, in pure Python: each word paired with
+    every other word at most ``window`` positions away in its sentence."""
+    found = collections.Counter()
+    for sentence in sentences:
+        words = sentence.split()
+        for i, centre in enumerate(words):
+            for j in range(max(0, i - window), min(len(words), i + window + 1)):
+                if j != i:
+                    found[centre, words[j]] += 1
+    return found
+
+
+@pytest.mark.parametrize("window", [1, 2, 5])
+def test_pairs_are_the_tutorials_sliding_window(window):
+    rng = np.random.default_rng(window)
+    vocabulary = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog"]
+    sentences = [FOX.lower().rstrip("."), "dog", "", "the the the dog the",
+                 *(" ".join(rng.choice(vocabulary, rng.integers(1, 15))) for _ in range(20))]
+    vocab = Vocabulary.from_counts(vocabulary, [1] * len(vocabulary), min_count=1)
+    generator = pairs.PairGenerator(vocab, window, sample=0, shrink_window=False,
+                                    tokenizer="whitespace")
+    centres, contexts = generator.block_pairs(tf.constant(sentences),
+                                              tf.constant([5, 6], tf.int64))
+    got = collections.Counter((vocab.words[c], vocab.words[x])
+                              for c, x in zip(centres.numpy(), contexts.numpy()))
+    expected = tutorial_pairs(sentences, window)
+    assert got == expected
+    assert sum(expected.values()) > 100

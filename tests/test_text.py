@@ -1,7 +1,4 @@
-import gzip
-import subprocess
-import sys
-import textwrap
+"""The tokeniser: text → words, in-graph (sg_keras.text). Corpus files: test_corpus.py."""
 
 import pytest
 import tensorflow as tf
@@ -60,91 +57,19 @@ def test_whitespace_tokenizer_splits_where_tensorflow_text_does_for_every_code_p
 def test_tokenize_replaces_invalid_utf8():
     tokens = text.tokenize(tf.constant([b"ok \xff\xfe bad"]), "unicode").flat_values.numpy()
     assert tokens[0] == b"ok" and tokens[-1] == b"bad"
+    # As Python's decoder replaces them (the local corpus reader's way).
+    invalid = [b"a \xff b", b"\xe2\x82 x", b"\xed\xa0\x80", b"\xc0\xaf", b"ok \xe2\x82\xac", b"\xc3"]
+    assert [t.decode() for t in text.replace_invalid_utf8(tf.constant(invalid)).numpy()] == \
+        [b.decode("utf-8", errors="replace") for b in invalid]
+
+
+def test_normalize_word_is_the_vocabularys_form_of_a_word():
+    assert text.normalize_word("Soviet", "unicode") == "soviet"
+    assert text.normalize_word("Soviet", "whitespace") == "Soviet"
+    assert text.normalize_word("New York", "unicode") == "New York"  # two tokens: as it is
+    assert text.normalize_word("...", "unicode") == "..."  # no token: as it is
 
 
 def test_unknown_tokenizer_is_a_usage_error():
     with pytest.raises(UsageError, match="unknown tokenizer 'nltk'"):
         text.check_tokenizer("nltk")
-
-
-def read_all(corpus):
-    return [s.decode() if isinstance(s, bytes) else s
-            for block in corpus.sentence_blocks() for s in block]
-
-
-def test_corpus_streams_lines_as_sentences_from_plain_and_gzip(tmp_path):
-    plain = tmp_path / "a.txt"
-    plain.write_text("one two\nthree\n\nfour five six\n", encoding="utf-8")
-    packed = tmp_path / "b.txt.gz"
-    with gzip.open(packed, "wt", encoding="utf-8") as f:
-        f.write("seven eight\nnine")
-    corpus = text.Corpus([str(plain), str(packed)])
-    assert read_all(corpus) == ["one two", "three", "", "four five six", "seven eight", "nine"]
-
-
-def test_a_very_long_line_is_cut_at_whitespace_into_bounded_sentences(tmp_path):
-    path = tmp_path / "long.txt"
-    tokens = [f"w{i % 997}" for i in range(300_000)]  # one 1.8 MB line, like text8
-    path.write_text(" ".join(tokens), encoding="utf-8")
-    sentences = read_all(text.Corpus([str(path)]))
-    assert len(sentences) > 1
-    assert max(len(s) for s in sentences) <= text.MAX_SENTENCE_CHARS
-    assert [t for s in sentences for t in s.split()] == tokens
-
-
-def test_invalid_utf8_is_replaced_and_counted(tmp_path):
-    path = tmp_path / "bad.txt"
-    path.write_bytes(b"good words\nbad \xff\xfe bytes \xc3\n")
-    corpus = text.Corpus([str(path)])
-    assert read_all(corpus) == ["good words", "bad \ufffd\ufffd bytes \ufffd"]
-    assert corpus.invalid_utf8 == 3
-
-
-@pytest.mark.parametrize("content, message", [
-    (None, "corpus file not found"),
-    (b"\x00\x01\x02binary\x00", "looks binary"),
-    (bytes(range(128, 256)) * 50, "looks binary"),
-])
-def test_check_corpus_files_rejects_missing_and_binary_files(tmp_path, content, message):
-    path = tmp_path / "corpus"
-    if content is not None:
-        path.write_bytes(content)
-    with pytest.raises(UsageError, match=message):
-        text.check_corpus_files([str(path)])
-
-
-# A pipeline freed only by the garbage collector, as an exception out of model.fit
-# leaves it (a cycle through its traceback), while a tf.data thread is inside the
-# corpus reader: before text.py collected such cycles at exit, the process hung in
-# about half the runs (freed during interpreter shutdown, tf.data waited forever for
-# the reader's thread, which Python no longer let take the GIL); hence three runs.
-_PIPELINE_LEFT_TO_THE_COLLECTOR = textwrap.dedent("""
-    import io, time
-    import tensorflow as tf
-    from sg_keras import text
-
-    class SlowFile(io.BytesIO):
-        def read(self, size=-1):
-            if self.tell():
-                time.sleep(2)  # releases the GIL, as a real read does
-            return super().read(size)
-
-    def start_pipeline():
-        corpus = text.Corpus(["a"], opener=lambda path: SlowFile(b"one two\\n" * 100))
-        iterator = iter(corpus.dataset().repeat().map(tf.strings.length, num_parallel_calls=2)
-                        .prefetch(2))
-        next(iterator)  # a tf.data thread is now sleeping in the corpus's second read
-        cycle = [iterator]
-        cycle.append(cycle)
-
-    start_pipeline()
-    print("exiting")
-""")
-
-
-@pytest.mark.parametrize("attempt", [1, 2, 3])
-def test_a_pipeline_left_to_the_garbage_collector_lets_the_process_exit(attempt):
-    result = subprocess.run([sys.executable, "-c", _PIPELINE_LEFT_TO_THE_COLLECTOR],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout == "exiting\n"

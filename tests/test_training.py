@@ -84,18 +84,34 @@ def test_a_loss_that_turns_nan_stops_the_run_before_anything_is_saved(planted, t
     with pytest.raises(UsageError, match=r"training diverged: the loss is nan after step \d+ "
                                          r"of epoch 1; try a smaller --learning_rate"):
         training.train(config_for(corpus, tmp_path / "m", learning_rate=1e30))
-    assert not os.listdir(tmp_path / "m" / "checkpoints")
+    assert not list((tmp_path / "m").glob("checkpoints/*"))  # no epoch's weights
     assert not os.path.exists(tmp_path / "m" / "model.keras")
+    assert not os.path.exists(tmp_path / "m" / "vectors.txt")
+
+
+def expected_pairs_of_one_pass(corpus, window):
+    """The expected pairs of one pass over ``corpus`` (no subsampling, windows shrunk),
+    counted word by word: a word with a window of b pairs with the b words on each side
+    that its sentence has, b drawn from 1..window."""
+    total = 0.0
+    with open(corpus, encoding="utf-8") as f:
+        for line in f:
+            n = len(line.split())
+            total += sum(min(b, i) + min(b, n - 1 - i)
+                         for i in range(n) for b in range(1, window + 1)) / window
+    return total
 
 
 def test_an_epoch_is_one_pass_even_when_shorter_than_an_execution(planted, tmp_path):
     corpus, _ = planted
-    model_dir = tmp_path / "m"
-    model, _, _ = training.train(config_for(corpus, model_dir, epochs=2, batch_size=65536))
-    expected_pairs = json.loads((model_dir / "config.json").read_text())["expected_pairs_per_epoch"]
-    steps = round(expected_pairs / 65536)
-    assert 1 <= steps < 8  # fewer than the configured steps_per_execution
-    assert int(model.optimizer.iterations) == 2 * steps  # Keras alone would run 2 * 8
+    batch_size = 65536
+    model, _, _ = training.train(config_for(corpus, tmp_path / "m", epochs=2,
+                                            batch_size=batch_size))
+    steps = int(model.optimizer.iterations) / 2
+    assert 1 <= steps < 8  # fewer than the configured steps_per_execution: Keras alone runs 8
+    # An epoch's steps carry one pass's pairs, to within half a batch.
+    assert abs(steps * batch_size - expected_pairs_of_one_pass(corpus, window=3)) \
+        <= batch_size / 2
 
 
 @pytest.mark.parametrize("steps_per_execution, whole_executions, expected", [
@@ -164,7 +180,7 @@ def _intra_op_threads_after(call, overrides=None):
     """TF's intra-op thread setting after ``call`` (Python) in a fresh process."""
     environment = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"}
     program = ("import tensorflow as tf; from absl import logging; "
-               "from sg_keras import training; logging.set_verbosity('info'); "
+               "from sg_keras import objectives, process; logging.set_verbosity('info'); "
                f"{call}; print(tf.config.threading.get_intra_op_parallelism_threads())")
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                             env={**environment, **(overrides or {})}, timeout=300)
@@ -177,10 +193,11 @@ def _intra_op_threads_after(call, overrides=None):
     ("negative", {"TF_NUM_INTRAOP_THREADS": "2"}, 0)])
 def test_sparse_objectives_run_ops_on_one_thread_unless_told_otherwise(loss, overrides,
                                                                        threads):
-    assert _intra_op_threads_after(f"training.limit_op_threads({loss!r})", overrides)[0] == threads
+    call = f"process.limit_op_threads({loss!r} in objectives.SPARSE_LOSSES)"
+    assert _intra_op_threads_after(call, overrides)[0] == threads
 
 
 def test_op_threads_stay_once_the_runtime_has_started():
     threads, log = _intra_op_threads_after("tf.constant(1) + 1; "
-                                           "training.limit_op_threads('negative')")
+                                           "process.limit_op_threads(True)")
     assert threads == 0 and "runtime has started" in log

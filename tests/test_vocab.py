@@ -1,42 +1,71 @@
-import collections
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from conftest import memory_mib, write_distinct_words
-from sg_keras import text
+from sg_keras.corpus import Corpus
 from sg_keras.errors import UsageError
-from sg_keras.vocab import Vocabulary, build_vocabulary, count_words
+from sg_keras.vocab import Vocabulary, count_vocabulary, count_words
 
 
 def test_count_words_streams_the_corpus(tmp_path):
     path = tmp_path / "c.txt"
     path.write_text("b a c\nc b\n\nb d\n", encoding="utf-8")
-    counter, counts = count_words(text.Corpus([str(path)]), "unicode")
-    assert counter == collections.Counter({b"b": 3, b"c": 2, b"a": 1, b"d": 1})
-    assert list(counter) == [b"b", b"a", b"c", b"d"]  # first-occurrence order
+    words, word_counts, counts = count_words(Corpus([str(path)]), "unicode")
+    assert words == ["b", "a", "c", "d"]  # first-occurrence order
+    assert word_counts.tolist() == [3, 1, 2, 1]
     assert (counts.tokens, counts.sentences, counts.invalid_utf8) == (7, 3, 0)  # 3 non-empty
 
 
-def test_build_vocabulary_orders_by_count_with_first_occurrence_tie_break():
-    counter = collections.Counter({b"x": 2, b"y": 5, b"z": 2, b"w": 1, b"v": 5})
-    vocab = build_vocabulary(counter, min_count=2)
+def test_count_words_keeps_first_occurrence_order_across_blocks(tmp_path, monkeypatch):
+    from sg_keras import corpus
+
+    monkeypatch.setattr(corpus, "BLOCK_CHARS", 8)  # a block or two per line
+    path = tmp_path / "c.txt"
+    path.write_text("e d\nd c b\nStraße a e\n\ne f a\n", encoding="utf-8")
+    words, word_counts, counts = count_words(Corpus([str(path)]), "unicode")
+    assert words == ["e", "d", "c", "b", "strasse", "a", "f"]
+    assert word_counts.tolist() == [3, 2, 1, 1, 1, 2, 1]
+    assert (counts.tokens, counts.sentences) == (11, 4)
+
+
+def test_vocabulary_orders_by_count_with_first_occurrence_tie_break():
+    words, counts = ["x", "y", "z", "w", "v"], [2, 5, 2, 1, 5]
+    vocab = Vocabulary.from_counts(words, counts, min_count=2)
     assert vocab.words == ["y", "v", "x", "z"]
     assert vocab.counts.tolist() == [5, 5, 2, 2]
-    assert build_vocabulary(counter, min_count=1, max_vocab_size=3).words == ["y", "v", "x"]
+    assert Vocabulary.from_counts(words, counts, min_count=1, max_vocab_size=3).words == \
+        ["y", "v", "x"]
+    # Ties by the given first-occurrence keys (any sortable keys), not by the list's order.
+    assert Vocabulary.from_counts(words, counts, min_count=1,
+                                  first_seen=[(0, 9), (1, 0), (0, 2), (0, 0), (0, 5)]).words == \
+        ["v", "y", "z", "x", "w"]
 
 
-def test_too_few_words_is_a_usage_error():
+def test_count_vocabulary_counts_then_orders(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text("the fox and the dog\nthe end of the fox\n", encoding="utf-8")
+    vocab, counts = count_vocabulary(Corpus([str(path)]), "whitespace", min_count=2)
+    assert (vocab.words, vocab.counts.tolist()) == (["the", "fox"], [4, 2])
+    assert (counts.tokens, counts.sentences, vocab.total) == (10, 2, 6)
+    assert count_vocabulary(Corpus([str(path)]), "whitespace", 1, max_vocab_size=3)[0].words == \
+        ["the", "fox", "and"]
+
+
+def test_too_few_words_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="fewer than 2 distinct words"):
-        build_vocabulary(collections.Counter({b"x": 9, b"y": 1}), min_count=5)
+        Vocabulary.from_counts(["x", "y"], [9, 1], min_count=5)
+    path = tmp_path / "blank.txt"
+    path.write_text("\n  \n.,;\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="the corpus has no words"):
+        count_vocabulary(Corpus([str(path)]), "unicode", min_count=1)
 
 
 def test_vocab_tsv_round_trip(tmp_path):
     vocab = Vocabulary(["the", "of", "straße"], np.array([9, 4, 4]))
     path = tmp_path / "vocab.tsv"
     vocab.save(str(path))
-    assert path.read_text(encoding="utf-8") == "the\t9\nof\t4\nstraße\t4\n"
+    assert path.read_text(encoding="utf-8") == vocab.to_tsv() == "the\t9\nof\t4\nstraße\t4\n"
     loaded = Vocabulary.load(str(path))
     assert loaded.words == vocab.words and loaded.counts.tolist() == [9, 4, 4]
     assert loaded.lookup_table().lookup(tf.constant(["of", "nope"])).numpy().tolist() == [1, -1]
@@ -46,11 +75,11 @@ def test_count_words_gives_back_its_tables_memory(tmp_path):
     # Over these 3 counts of 200,000 distinct words, a named table (kept in TF's
     # resource manager until the process ends) grew resident memory by 64 MiB, a
     # freed table's memory left in its malloc arena by 68; given back, by ~4.
-    corpus = text.Corpus([str(write_distinct_words(tmp_path / "distinct.txt"))])
+    corpus = Corpus([str(write_distinct_words(tmp_path / "distinct.txt"))])
     count_words(corpus, "whitespace")  # TF's own one-off allocations
     before = memory_mib()
     for _ in range(3):
-        counter, _ = count_words(corpus, "whitespace")
-        assert len(counter) == 200_000
-        del counter
+        words, word_counts, _ = count_words(corpus, "whitespace")
+        assert len(words) == 200_000 and word_counts.sum() == 200_000
+        del words, word_counts
     assert memory_mib() - before < 30
