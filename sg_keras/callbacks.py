@@ -50,6 +50,23 @@ class TrainingSpeed(keras.callbacks.Callback):
             self._add(self._batches, logs)
 
 
+class LatestWeights(keras.callbacks.Callback):
+    """Saves the weights after each epoch to ``path`` (a ``.weights.h5`` file), atomically:
+    written beside it under a temporary name, then renamed (Keras' ModelCheckpoint
+    writes in place, so a kill could leave half a file)."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        directory, name = os.path.split(self.path)
+        os.makedirs(directory, exist_ok=True)
+        partial = os.path.join(directory, ".tmp-" + name)
+        self.model.save_weights(partial)
+        os.replace(partial, self.path)
+
+
 class StopOnDivergence(keras.callbacks.Callback):
     """Ends training with a UsageError once the loss or the word vectors are not finite.
 

@@ -8,7 +8,6 @@ cluster, with plain SGD on the sharded matrices.
 """
 
 import collections
-import shutil
 
 import keras
 import tensorflow as tf
@@ -43,23 +42,18 @@ class Loop:
         self.input_fn = input_fn
         self.batch_size = batch_size
 
-    def run(self, schedule, callbacks, backup_dir, verbose):
+    def run(self, schedule, callbacks, backup, verbose):
         """Trains for ``schedule`` (training.Schedule) like model.fit; returns (History, model).
 
-        The state after each epoch is checkpointed in ``backup_dir`` and training
-        resumes from it; the directory is removed when training ends. The returned
-        model is an ordinary one (parameter_server: a copy of the sharded weights).
+        The state after each epoch is saved in ``backup`` (sg_keras.backup.Backup) and
+        training resumes from it. The returned model is an ordinary one
+        (parameter_server: a copy of the sharded weights).
         """
         epochs, steps_per_epoch = schedule.epochs, schedule.steps_per_epoch
         self.start()
-        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        checkpoint = tf.train.Checkpoint(model=self.local, optimizer=self.local.optimizer,
-                                         epoch=epoch)
-        backups = tf.train.CheckpointManager(checkpoint, backup_dir, max_to_keep=1)
         self.pull()
-        if backups.latest_checkpoint:
-            checkpoint.restore(backups.latest_checkpoint).assert_existing_objects_matched()
-            logging.info("resuming after epoch %d from %s", int(epoch.numpy()), backup_dir)
+        backup.restore(self.local)
+        epoch = backup.epochs_done
         self.push(epoch)
         callback_list = keras.callbacks.CallbackList(
             callbacks, add_history=True, add_progbar=bool(verbose), model=self.local,
@@ -75,14 +69,12 @@ class Loop:
             logs = self.epoch(executions, callback_list)
             self.pull()
             callback_list.on_epoch_end(number, logs)
-            epoch.assign(number + 1)
-            backups.save()
+            backup.save(number + 1)
             logging.info("epoch %d/%d: loss %.4f, %.0f words/s", number + 1, epochs,
                          logs["loss"], history.history.get("words_per_sec", [0.0])[-1])
             if self.local.stop_training:
                 break
         callback_list.on_train_end(logs)
-        shutil.rmtree(backup_dir, ignore_errors=True)
         return history, self.local
 
     def start(self):

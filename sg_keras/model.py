@@ -92,6 +92,12 @@ class SkipGram(keras.Model):
         """
         return [self.embedding.embeddings.value, self.context_softmax.kernel.value]
 
+    @property
+    def random_state(self):
+        """The noise sampler's state (a tf.Variable): not a weight, so model files leave it
+        out, but a resumed run must restore it to draw what the interrupted run would have."""
+        return self.noise_seed.state.value
+
     def noise_words(self, seed=None):
         """A batch's ``num_sampled`` noise words; drawn statelessly from ``seed`` (an
         integer [2] tensor) if given, as asynchronous workers sharing one seed

@@ -9,7 +9,7 @@ After a run, ``MODEL_DIR/`` holds::
     checkpoints/latest.weights.h5   the weights after the latest epoch
     logs/train/               TensorBoard scalars (Keras' TensorBoard callback)
     logs/embeddings/          probe words' neighbours and the Embedding Projector's files
-    backup/                   while a run is under way: what a rerun resumes from
+    backup/                   while a run is under way: what a rerun resumes (sg_keras.backup)
 
 Every file is written to a temporary name beside it and renamed.
 """
@@ -19,6 +19,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 
 import keras
@@ -38,13 +39,6 @@ CHECKPOINT_FILE = os.path.join("checkpoints", "latest.weights.h5")
 BACKUP_DIR = "backup"
 LOGS_DIR = "logs"
 PROJECTOR_RUN = "embeddings"  # the TensorBoard run of the word vectors, under logs/
-# What a backup holds, by the loop that wrote it: Keras' BackupAndRestore (model.fit)
-# writes latest.weights.h5, a tf.train.CheckpointManager (the cluster loops) a checkpoint
-# file; a backup is resumed only by the strategies of its kind.
-BACKUP_KINDS = {"fit": ("latest.weights.h5", "default or mirrored"),
-                "loop": ("checkpoint", "multi_worker or parameter_server")}
-
-
 @dataclasses.dataclass
 class TrainedModel:
     """A trained model read back from its model_dir."""
@@ -134,19 +128,29 @@ class ModelDir:
             except BlockingIOError:
                 raise UsageError(f"{self.path} is in use by another sg-keras train: one run "
                                  "writes a model_dir at a time") from None
+            self._remove_temporaries()
             yield self
         finally:
             os.close(handle)
             if created:
                 remove_empty_dirs(self.path, created)
 
-    def check_backup(self, kind):
-        """Refuses (UsageError) a backup that a loop of another ``kind`` wrote."""
-        for other, (name, strategies) in BACKUP_KINDS.items():
-            if other != kind and os.path.exists(os.path.join(self.backup_dir, name)):
-                raise UsageError(f"{self.backup_dir} holds an interrupted --strategy={strategies} "
-                                 "run: resume it with that strategy, or delete the directory "
-                                 "to start over")
+    def _remove_temporaries(self):
+        """Deletes what a killed run left half-written: files and directories under a
+        temporary name (``.tmp-*``: sg_keras's; ``*_temp``, ``*.tmp*``: TensorFlow's
+        checkpoint writer's), in model_dir and its backup, checkpoint and projector
+        directories. Only the lock holder may: no other writer is at work."""
+        for directory in (self.path, self.backup_dir, os.path.dirname(self.checkpoint_path),
+                          self.projector_dir):
+            if not os.path.isdir(directory):
+                continue
+            for name in os.listdir(directory):
+                if name.startswith(".tmp-") or name.endswith("_temp") or ".tmp" in name:
+                    path = os.path.join(directory, name)
+                    if os.path.isdir(path):
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        os.unlink(path)
 
     def check_reusable(self, settings, corpus):
         """Refuses (UsageError) a model_dir holding a run of other settings or corpus."""

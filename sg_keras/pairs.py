@@ -141,11 +141,13 @@ class PairGenerator:
             tf.range(tf.size(ids)), shuffle_seed)
         return skipgram_pairs(ids, sentence_ids, spans, self.window, order)
 
-    def dataset(self, corpus, batch_size, seed, repeat=False):
+    def dataset(self, corpus, batch_size, seed, repeat=False, skip_batches=0):
         """Batches of (centre ids, context ids); new random draws on every pass.
 
         With ``repeat`` the passes follow one another endlessly (batches run
         across pass boundaries), for model.fit with a known steps_per_epoch.
+        ``skip_batches``: start after that many batches (a resumed run's stream goes
+        on where the interrupted run's stopped: the draws depend on the seed alone).
         """
         block_seeds = tf.data.Dataset.random(seed, rerandomize_each_iteration=True).batch(2)
         dataset = tf.data.Dataset.zip(corpus.dataset(), block_seeds)
@@ -153,7 +155,7 @@ class PairGenerator:
             dataset = dataset.repeat()
         dataset = dataset.map(self.block_pairs, num_parallel_calls=tf.data.AUTOTUNE,
                               deterministic=True)
-        dataset = dataset.rebatch(batch_size).prefetch(tf.data.AUTOTUNE)
+        dataset = dataset.rebatch(batch_size).skip(skip_batches).prefetch(tf.data.AUTOTUNE)
         # No autotuning thread: deleting the iterator (model.fit's, when training
         # ends) waits out that thread's sleep, which doubles up to a minute.
         # AUTOTUNE above then keeps its starting point: one parallel call per thread

@@ -10,7 +10,7 @@ sg_keras.training.train reads the same whatever the strategy:
 * ``output_dir(model_dir)``: where this task writes (a worker's copy goes to a
   temporary directory);
 * ``scope()``: where to create the model;
-* ``backup_callbacks(backup_dir)`` and ``fit(...)``: how to train and resume.
+* ``backup_callbacks(backup)`` and ``fit(...)``: how to train and resume (sg_keras.backup).
 
 The strategies:
 
@@ -37,7 +37,6 @@ import os
 import shutil
 import tempfile
 
-import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
@@ -45,6 +44,7 @@ from absl import logging
 from sg_keras import cluster as cluster_lib
 from sg_keras import corpus as corpus_lib
 from sg_keras import loops
+from sg_keras.backup import BackupAfterEachEpoch
 from sg_keras.broadcast import broadcast_bytes
 from sg_keras.errors import UsageError
 from sg_keras.vocab import CorpusCounts, Vocabulary
@@ -91,7 +91,7 @@ class Strategy:
 
     # model.fit runs whole executions only: an epoch is then rounded to them.
     whole_executions = False
-    # What kind of backup it writes and resumes (model_dir.BACKUP_KINDS).
+    # What kind of backup it writes and resumes (backup.KINDS).
     backup_kind = "loop"
 
     @property
@@ -121,12 +121,13 @@ class Strategy:
         """The scope in which to create the model."""
         return contextlib.nullcontext()
 
-    def backup_callbacks(self, backup_dir):
-        """Callbacks that back the run up (none: the loop backs up itself)."""
+    def backup_callbacks(self, backup):
+        """Callbacks that back the run up into ``backup`` (none: the loop backs up itself)."""
         return []
 
-    def fit(self, model, pairs, schedule, callbacks, backup_dir, verbose):
-        """Trains ``model`` on ``pairs`` (training.TrainingPairs); returns (History, model)."""
+    def fit(self, model, pairs, schedule, callbacks, backup, verbose):
+        """Trains ``model`` on ``pairs`` (training.TrainingPairs) for ``schedule``, resuming
+        from ``backup`` (sg_keras.backup.Backup); returns (History, model)."""
         raise NotImplementedError
 
 
@@ -142,23 +143,26 @@ class LocalStrategy(Strategy):
     def scope(self):
         return self.strategy.scope() if self.strategy else contextlib.nullcontext()
 
-    def backup_callbacks(self, backup_dir):
-        return [keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True)]
+    def backup_callbacks(self, backup):
+        return [BackupAfterEachEpoch(backup)]
 
-    def fit(self, model, pairs, schedule, callbacks, backup_dir, verbose):
+    def fit(self, model, pairs, schedule, callbacks, backup, verbose):
         # An epoch is the expected number of steps of one pass over the corpus, on an
         # endless stream of passes: Keras then knows every epoch's length (progress
-        # bar, schedule) and no epoch ends on an exhausted iterator.
+        # bar, schedule) and no epoch ends on an exhausted iterator. A resumed run
+        # goes on with the batches the interrupted one would have trained on next.
+        done = backup.restore(model)
+        skip = done * schedule.steps_per_epoch
         if self.strategy is None:
-            dataset = pairs.dataset(schedule.batch_size)
+            dataset = pairs.dataset(schedule.batch_size, skip)
         else:
             # Made per replica: a dataset handed to model.fit as such is rebatched by
             # tf.distribute, and this pipeline's batches (``rebatch`` of blocks of
             # pairs) would come out as whole blocks, far larger than the batch size.
             dataset = self.strategy.distribute_datasets_from_function(
                 lambda context: pairs.dataset(
-                    context.get_per_replica_batch_size(schedule.batch_size)))
-        history = model.fit(dataset, epochs=schedule.epochs,
+                    context.get_per_replica_batch_size(schedule.batch_size), skip))
+        history = model.fit(dataset, epochs=schedule.epochs, initial_epoch=done,
                             steps_per_epoch=schedule.steps_per_epoch, callbacks=callbacks,
                             shuffle=False, verbose=verbose)
         return history, model
@@ -212,10 +216,10 @@ class MultiWorkerStrategy(Strategy):
     def scope(self):
         return self.strategy.scope()
 
-    def fit(self, model, pairs, schedule, callbacks, backup_dir, verbose):
+    def fit(self, model, pairs, schedule, callbacks, backup, verbose):
         model.gradient_rows_per_pair = True  # all-gathered sparse gradients: equal lengths
         return loops.MultiWorkerLoop(self, model, pairs.shard, schedule.batch_size).run(
-            schedule, callbacks, backup_dir, verbose)
+            schedule, callbacks, backup, verbose)
 
 
 @dataclasses.dataclass
@@ -239,9 +243,9 @@ class ParameterServerChief(Strategy):
                 variable_partitioner=matrix_partitioner(len(self.cluster.jobs["ps"])))
         return self.strategy.scope()
 
-    def fit(self, model, pairs, schedule, callbacks, backup_dir, verbose):
+    def fit(self, model, pairs, schedule, callbacks, backup, verbose):
         return loops.ParameterServerLoop(self, model, pairs.shard, schedule.batch_size).run(
-            schedule, callbacks, backup_dir, verbose)
+            schedule, callbacks, backup, verbose)
 
 
 @dataclasses.dataclass

@@ -14,8 +14,10 @@ import tensorflow as tf
 from absl import logging
 
 from sg_keras import corpus, objectives, pairs, process, strategies
-from sg_keras.callbacks import (EmbeddingProjector, NearestNeighbourSummary, StopOnDivergence,
-                                TrainingSpeed, WordVectorEvaluation, probe_word_ids)
+from sg_keras import backup as backup_lib
+from sg_keras.callbacks import (EmbeddingProjector, LatestWeights, NearestNeighbourSummary,
+                                StopOnDivergence, TrainingSpeed, WordVectorEvaluation,
+                                probe_word_ids)
 from sg_keras.config import TrainConfig
 from sg_keras.corpus import Corpus, ShardedCorpus, sentences_per_block
 from sg_keras.errors import UsageError
@@ -71,10 +73,11 @@ class TrainingPairs:
         return pairs.PairGenerator(self.vocab, config.window, config.sample,
                                    config.shrink_window, config.tokenizer)
 
-    def dataset(self, batch_size):
-        """Batches of the whole corpus, read in this process (sg_keras.corpus.Corpus)."""
+    def dataset(self, batch_size, skip_batches=0):
+        """Batches of the whole corpus, read in this process (sg_keras.corpus.Corpus),
+        from batch ``skip_batches`` on."""
         return self._generator().dataset(self.corpus, batch_size, self.config.seed,
-                                         repeat=True)
+                                         repeat=True, skip_batches=skip_batches)
 
     def shard(self, num_shards, index, batch_size):
         """Batches of one worker's shard, read with TF ops (sg_keras.corpus.ShardedCorpus)."""
@@ -177,7 +180,8 @@ def train(config, extra_callbacks=()):
 def _train(config, strategy, model_dir, evaluations, extra_callbacks):
     """train()'s steps once the strategy has joined and model_dir is held."""
     model_dir.check_reusable(config.settings(), config.corpus)
-    model_dir.check_backup(strategy.backup_kind)
+    backup = backup_lib.Backup(model_dir.backup_dir, strategy.backup_kind)
+    backup_lib.check_kind(backup.directory, backup.kind)  # before counting
     vocab, counts = strategy.share_vocabulary(lambda: prepare_vocabulary(config))
     check_memory(config, len(vocab))
     probe_ids = probe_word_ids(vocab, config.probe_words, config.tokenizer)  # before writing
@@ -196,19 +200,20 @@ def _train(config, strategy, model_dir, evaluations, extra_callbacks):
     for callback in evaluations:
         callback.words = vocab.words
     callbacks = _callbacks(config, model_dir, vocab, probe_ids, expected_pairs / counts.tokens,
-                           strategy.backup_callbacks(model_dir.backup_dir), evaluations,
+                           strategy.backup_callbacks(backup), evaluations,
                            extra_callbacks)
     verbose = 1 if logging.level_info() and strategy.is_chief else 0
     started = time.perf_counter()
     training_pairs = TrainingPairs(config, vocab, counts)
     try:
         history, model = strategy.fit(model, training_pairs, schedule, callbacks,
-                                      model_dir.backup_dir, verbose)
+                                      backup, verbose)
     except tf.errors.OpError:
         training_pairs.corpus.check_read()  # a corpus file that became unreadable
         raise
     trained = time.perf_counter()
     model_dir.save_model(model, vocab)
+    backup.remove()  # only now: a kill while saving resumes from the last epoch's backup
     logging.info("trained %d epochs in %.1fs, saved the model in %.1fs", config.epochs,
                  trained - started, time.perf_counter() - trained)
     return model, vocab, history
@@ -239,7 +244,7 @@ def _callbacks(config, model_dir, vocab, probe_ids, pairs_per_word, backups, eva
         *backups,
         TrainingSpeed(config.batch_size, pairs_per_word),
         *evaluations,
-        keras.callbacks.ModelCheckpoint(model_dir.checkpoint_path, save_weights_only=True),
+        LatestWeights(model_dir.checkpoint_path),
         # Batch-level callbacks run once per execution (steps_per_execution
         # steps); update_freq=1 logs each. A larger update_freq would also make
         # Keras drop the epoch summaries of epochs whose execution count it
