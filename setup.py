@@ -24,7 +24,8 @@ setup(
         # websockets: the TensorBoard browser test speaks the DevTools protocol to chromium;
         # pillow: it looks at the screenshot.
         # apache-beam: tests/test_beam_vocab.py runs pipelines/beam_vocab.py.
-        "test": ["pytest>=8,<10", "gensim>=4.3,<5", "websockets>=15,<18", "pillow>=10,<14",
+        "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "gensim>=4.3,<5", "websockets>=15,<18",
+                 "pillow>=10,<14",
                  "apache-beam>=2.60,<3"],
         "benchmark": ["gensim>=4.3,<5"],
         "beam": ["apache-beam>=2.60,<3"],  # pipelines/beam_vocab.py

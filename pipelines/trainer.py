@@ -5,7 +5,7 @@ sg_keras.config.TrainConfig (tokenizer, min_count and max_vocab_size come from t
 Transform). The stage directory *is* the TrainConfig's model_dir, so it holds what
 ``sg-keras train`` writes (vocab.tsv, config.json, model.keras, vectors.txt, logs/,
 checkpoints/) and, while training, ``backup/``: a Trainer killed mid-run is run again
-into the same directory by the next pipeline run and BackupAndRestore resumes it at
+into the same directory by the next pipeline run and resumes from its backup, after
 the last finished epoch.
 
 ``epochs=0`` skips model.fit and saves the freshly initialised model (a baseline,

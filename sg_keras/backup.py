@@ -58,8 +58,7 @@ class Backup:
             raise ValueError(f"unknown kind of backup {kind!r}")
         self.directory = directory
         self.kind = kind
-        self.epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
-        self._checkpoint = self._generations = None
+        self.epochs_done = self._checkpoint = self._generations = None
 
     def restore(self, model):
         """Loads the newest readable backup into ``model`` (and its optimizer), which later
@@ -69,6 +68,9 @@ class Backup:
         can be read.
         """
         check_kind(self.directory, self.kind)
+        # Made here, beside the model: a parameter-server chief's variables live in the
+        # cluster it joined when the model was made.
+        self.epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
         self._checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
                                                random_state=model.random_state,
                                                epochs_done=self.epochs_done)
@@ -79,7 +81,8 @@ class Backup:
         for path in reversed(self._generations.checkpoints):
             try:
                 self._checkpoint.restore(path).assert_existing_objects_matched()
-            except (tf.errors.OpError, ValueError, AssertionError) as error:
+            except Exception as error:  # a torn file fails the reader many ways: OpError,
+                # IndexError ("read less bytes than requested"), ValueError, AssertionError
                 logging.warning("backup %s cannot be read (%s): trying an older one", path,
                                 str(error).splitlines()[0])
                 continue

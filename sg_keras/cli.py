@@ -13,6 +13,7 @@ A user mistake prints ``error: …`` on one line and exits with status 2.
 
 import json
 import os
+import re
 import signal
 import sys
 
@@ -182,11 +183,17 @@ def main(argv):
         return 2
     command, args = argv[1], argv[2:]
     signal.signal(signal.SIGTERM, _interrupt)
+    process.import_tensorflow_quietly()
+    import tensorflow as tf
+
     try:
-        process.import_tensorflow_quietly()
         return COMMANDS[command](args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (OSError, tf.errors.OpError) as error:  # a full disk, a file that went away, …
+        logging.debug("%s failed", command, exc_info=True)
+        print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interruption:
         status = 128 + getattr(interruption, "signal", signal.SIGINT)
@@ -196,6 +203,15 @@ def main(argv):
         else:
             print(f"interrupted: {command} did not finish", file=sys.stderr)
         return status
+
+
+def _one_line(error):
+    """An OSError's or TensorFlow error's message on one line, without TF's graph prefix."""
+    if isinstance(error, OSError) and error.strerror:
+        where = error.filename or ""
+        return f"{where}: {error.strerror}" if where else error.strerror
+    message = str(getattr(error, "message", error)).strip().splitlines()[0]
+    return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", message)
 
 
 class Terminated(KeyboardInterrupt):

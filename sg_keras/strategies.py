@@ -133,7 +133,7 @@ class Strategy:
 
 @dataclasses.dataclass
 class LocalStrategy(Strategy):
-    """``default`` and ``mirrored``: one process, ``model.fit`` with BackupAndRestore."""
+    """``default`` and ``mirrored``: one process, ``model.fit``, a backup after each epoch."""
 
     strategy: tf.distribute.Strategy = None  # None: TensorFlow's default strategy
 

@@ -117,12 +117,12 @@ def prepare_vocabulary(config):
     started = time.perf_counter()
     vocab, counts = count_vocabulary(Corpus(config.corpus), config.tokenizer, config.min_count,
                                      config.max_vocab_size)
-    logging.info("counted %d tokens, %d sentences in %.1fs: %d words kept, "
-                 "%d invalid UTF-8 sequences replaced", counts.tokens, counts.sentences,
-                 time.perf_counter() - started, len(vocab), counts.invalid_utf8)
     if counts.tokens == counts.sentences:
         raise UsageError("every sentence of the corpus is one word: it gives no training "
                          "pairs (a sentence is a line)")
+    logging.info("counted %d tokens, %d sentences in %.1fs: %d words kept, "
+                 "%d invalid UTF-8 sequences replaced", counts.tokens, counts.sentences,
+                 time.perf_counter() - started, len(vocab), counts.invalid_utf8)
     if counts.invalid_utf8:
         logging.warning("%d invalid UTF-8 byte sequences were replaced by U+FFFD",
                         counts.invalid_utf8)

@@ -16,7 +16,8 @@ EXAMPLE_MODULES = ["sg_keras.io_utils", "sg_keras.text", "sg_keras.corpus", "sg_
                    "sg_keras.pairs", "sg_keras.noise", "sg_keras.layers", "sg_keras.schedules",
                    "sg_keras.model", "sg_keras.config", "sg_keras.cluster", "sg_keras.strategies",
                    "sg_keras.training", "sg_keras.model_dir", "sg_keras.neighbours",
-                   "sg_keras.word_vectors", "sg_keras.export"]
+                   "sg_keras.word_vectors", "sg_keras.export", "sg_keras.backup",
+                   "sg_keras.process"]
 
 
 @pytest.mark.parametrize("name", sg_keras.__all__)

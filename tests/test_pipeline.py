@@ -154,7 +154,7 @@ def test_a_killed_trainer_resumes_on_rerun(tmp_path):
         for name, v in settings.items() if not (isinstance(v, list) and not v)] + ["--verbosity=1"]
     log = open(tmp_path / "first.log", "w")
     process = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    backup = os.path.join(config.pipeline_root, "Trainer", "*", "backup", "training_metadata.json")
+    backup = os.path.join(config.pipeline_root, "Trainer", "*", "backup", "checkpoint")
     deadline = time.monotonic() + 150
     try:
         while not glob.glob(backup):

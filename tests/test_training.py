@@ -28,7 +28,7 @@ def test_model_dir_holds_everything_a_user_needs(planted, tmp_path):
     model, vocab, history = training.train(config_for(corpus, model_dir, epochs=2))
     names = set(os.listdir(model_dir))
     assert {"vocab.tsv", "config.json", "model.keras", "vectors.txt", "checkpoints", "logs"} <= names
-    assert "backup" not in names  # BackupAndRestore removes its state once training ends
+    assert "backup" not in names  # removed once model.keras and vectors.txt are written
     assert not [n for n in names if n.startswith((".tmp", ".partial"))]
     saved = json.loads((model_dir / "config.json").read_text())
     assert saved["settings"]["dim"] == 16 and saved["vocab_size"] == len(vocab) == 36
