@@ -32,6 +32,9 @@ def check_kind(directory, kind):
     latest = tf.train.latest_checkpoint(directory) if os.path.isdir(directory) else None
     written = os.path.basename(latest).rsplit("-", 1)[0] if latest else None
     if written not in (None, kind):
+        if written not in KINDS:
+            raise UsageError(f"{directory} holds a backup this version of sg_keras did not "
+                             "write: delete the directory to start over")
         raise UsageError(f"{directory} holds an interrupted --strategy={KINDS[written]} run: "
                          "resume it with that strategy, or delete the directory to start over")
 
@@ -81,8 +84,8 @@ class Backup:
         for path in reversed(self._generations.checkpoints):
             try:
                 self._checkpoint.restore(path).assert_existing_objects_matched()
-            except Exception as error:  # a torn file fails the reader many ways: OpError,
-                # IndexError ("read less bytes than requested"), ValueError, AssertionError
+            except (tf.errors.OpError, IndexError, ValueError, AssertionError) as error:
+                # (a torn file fails the reader these ways; IndexError: "read less bytes")
                 logging.warning("backup %s cannot be read (%s): trying an older one", path,
                                 str(error).splitlines()[0])
                 continue

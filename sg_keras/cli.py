@@ -183,15 +183,15 @@ def main(argv):
         return 2
     command, args = argv[1], argv[2:]
     signal.signal(signal.SIGTERM, _interrupt)
-    process.import_tensorflow_quietly()
-    import tensorflow as tf
-
     try:
+        process.import_tensorflow_quietly()
         return COMMANDS[command](args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (OSError, tf.errors.OpError) as error:  # a full disk, a file that went away, …
+    except Exception as error:  # a full disk, a file that went away, …: OS and TF errors
+        if not (isinstance(error, OSError) or _is_tensorflow_error(error)):
+            raise
         logging.debug("%s failed", command, exc_info=True)
         print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
@@ -203,6 +203,11 @@ def main(argv):
         else:
             print(f"interrupted: {command} did not finish", file=sys.stderr)
         return status
+
+
+def _is_tensorflow_error(error):
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(error, tf.errors.OpError)
 
 
 def _one_line(error):

@@ -6,7 +6,8 @@ whitespace-separated words is cut after every MAX_SENTENCE_WORDS-th word, as gen
 cuts long sentences (word2vec.c cuts at 1,000). Windows never cross a sentence.
 
 * :class:`Corpus` streams files in Python, in bounded memory whatever the line
-  length, and replaces invalid UTF-8 by U+FFFD, counting it. It is the only
+  length (a run of more than MAX_PENDING_CHARS without whitespace, which only it
+  cuts, aside), and replaces invalid UTF-8 by U+FFFD, counting it. It is the only
   Python on the data path; everything per token happens in TF ops.
 * :class:`ShardedCorpus` is one worker's shard of the corpus, read with
   TensorFlow ops alone, as a remote worker of a cluster needs (it cannot run a

@@ -1,7 +1,7 @@
 """The skip-gram model's Keras layers: the hidden Embedding, the output layer, its initializer.
 
 Each is a registered Keras class (package ``sg_keras``): they serialise with
-``get_config`` and load from ``.keras`` files once sg_keras is imported.
+``get_config`` and load from ``.keras`` files once sg_keras.model is imported.
 """
 
 import keras

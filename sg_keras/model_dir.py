@@ -4,7 +4,7 @@ After a run, ``MODEL_DIR/`` holds::
 
     vocab.tsv                 the vocabulary: word<TAB>count, row i on line i
     config.json               the settings (sg_keras.config.SETTINGS), the corpus and its counts
-    model.keras               the Keras model (keras.models.load_model after import sg_keras)
+    model.keras               the Keras model (keras.models.load_model after import sg_keras.model)
     vectors.txt               word2vec text format (gensim's load_word2vec_format reads it)
     checkpoints/latest.weights.h5   the weights after the latest epoch
     logs/train/               TensorBoard scalars (Keras' TensorBoard callback)

@@ -108,7 +108,7 @@ class PairGenerator:
     def kept_tokens(self, sentences, seed):
         """Word ids, sentence index and window of each kept token of a block (int32).
 
-        ``sentences``: valid UTF-8, as text.Corpus yields them.
+        ``sentences``: valid UTF-8, as sg_keras.corpus's readers yield them.
         """
         words = text.tokenize(sentences, self.tokenizer, valid_utf8=True)
         ids = self.table.lookup(words.flat_values)

@@ -35,6 +35,7 @@ import gc
 import json
 import os
 import shutil
+import signal
 import tempfile
 
 import numpy as np
@@ -258,6 +259,10 @@ class ParameterServerTask(Strategy):
             super().join(config)
         logging.info("%s %d of a parameter-server cluster: serving until stopped",
                      self.cluster.task_type, self.cluster.task_index)
+        # The server blocks in C++, where Python's signal handlers never run: SIGTERM and
+        # Ctrl-C stop this task as they stop any process.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         server = tf.distribute.Server(tf.train.ClusterSpec(self.cluster.jobs),
                                       job_name=self.cluster.task_type,
                                       task_index=self.cluster.task_index, protocol="grpc",
