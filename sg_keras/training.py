@@ -136,10 +136,15 @@ def build_model(config, vocab):
                     noise_counts=vocab.counts)
 
 
-def _record(vocab, counts, expected_pairs):
-    """What config.json records of the corpus, beside the settings."""
-    return {"corpus_tokens": counts.tokens, "corpus_sentences": counts.sentences,
-            "invalid_utf8": counts.invalid_utf8, "expected_pairs_per_epoch": expected_pairs}
+def _write_run(config, model_dir, vocab, counts):
+    """Writes vocab.tsv and config.json (settings, corpus counts, the pairs one epoch is
+    expected to give); returns that expected number of pairs."""
+    expected_pairs = pairs.expected_pairs(vocab.counts, config.sample, config.window,
+                                          config.shrink_window, counts.sentences)
+    model_dir.write_run(config.settings(), config.corpus, vocab, {
+        "corpus_tokens": counts.tokens, "corpus_sentences": counts.sentences,
+        "invalid_utf8": counts.invalid_utf8, "expected_pairs_per_epoch": expected_pairs})
+    return expected_pairs
 
 
 def train(config, extra_callbacks=()):
@@ -185,13 +190,10 @@ def _train(config, strategy, model_dir, evaluations, extra_callbacks):
     vocab, counts = strategy.share_vocabulary(lambda: prepare_vocabulary(config))
     check_memory(config, len(vocab))
     probe_ids = probe_word_ids(vocab, config.probe_words, config.tokenizer)  # before writing
-    expected_pairs = pairs.expected_pairs(vocab.counts, config.sample, config.window,
-                                          config.shrink_window, counts.sentences)
+    expected_pairs = _write_run(config, model_dir, vocab, counts)
     schedule = Schedule(config.epochs, *epoch_steps(
         expected_pairs, config.batch_size, config.steps_per_execution,
         strategy.whole_executions), config.batch_size)
-    model_dir.write_run(config.settings(), config.corpus, vocab,
-                        _record(vocab, counts, expected_pairs))
     with strategy.scope():
         model = build_model(config, vocab)
         model.compile(optimizer=keras.optimizers.SGD(LinearDecay(
@@ -220,14 +222,14 @@ def _train(config, strategy, model_dir, evaluations, extra_callbacks):
 
 
 def write_untrained(config):
-    """Writes the model_dir of an initialised, untrained model (a baseline); returns the vocabulary."""
-    vocab, counts = prepare_vocabulary(config)
-    model_dir = ModelDir(config.model_dir)
-    expected_pairs = pairs.expected_pairs(vocab.counts, config.sample, config.window,
-                                          config.shrink_window, counts.sentences)
-    model_dir.write_run(config.settings(), config.corpus, vocab,
-                        _record(vocab, counts, expected_pairs))
-    model_dir.save_model(build_model(config, vocab), vocab)
+    """Writes the model_dir of an initialised, untrained model (a baseline); returns the
+    vocabulary. Holds and checks the model_dir as train() does."""
+    with ModelDir(config.model_dir).lock() as model_dir:
+        model_dir.check_reusable(config.settings(), config.corpus)
+        vocab, counts = prepare_vocabulary(config)
+        check_memory(config, len(vocab))
+        _write_run(config, model_dir, vocab, counts)
+        model_dir.save_model(build_model(config, vocab), vocab)
     return vocab
 
 
