@@ -1,6 +1,12 @@
 """Benchmark: sg-keras train, gensim and the TF tutorial approach on one corpus, in one run.
 
     .venv/bin/python -m benchmarks.run [--corpus=PATH] [--epochs=1] [--systems=sg_keras,gensim,tutorial]
+        [--checkouts=../before,../after]
+
+--checkouts adds one system per directory: sg-keras as that checkout's code
+(PYTHONPATH=DIR python -m sg_keras.cli train, this environment's packages), named
+sg_keras@DIR, so that two revisions (git worktrees) run interleaved in one run and
+edits to this checkout during a long run do not change what is measured.
 
 Each system runs as its own process with the same settings; the harness
 measures wall time and peak RSS of that process (os.wait4, through
@@ -38,6 +44,7 @@ flags.DEFINE_float("sample", 1e-4, "Subsampling threshold.")
 flags.DEFINE_integer("min_count", 5, "Minimum count.")
 flags.DEFINE_integer("workers", 2, "gensim worker threads.")
 flags.DEFINE_integer("tutorial_words", 100_000, "Corpus slice for the TF tutorial approach.")
+flags.DEFINE_list("checkouts", [], "Other sg_keras checkouts to run as systems sg_keras@DIR.")
 flags.DEFINE_list("sg_keras_flags", [], "Extra flags for sg-keras train, e.g. --batch_size=8192.")
 flags.DEFINE_string("analogies", os.path.join(DATA, "questions-words.txt"), "Analogy file.")
 flags.DEFINE_list("similarity", [os.path.join(DATA, "wordsim353", "combined.csv"),
@@ -49,12 +56,13 @@ flags.DEFINE_integer("repeats", 1, "Runs of each system, interleaved (A B A B â€
                      "gives the median wall time and the range (the machine may be shared).")
 
 
-def measure(command):
+def measure(command, env=None):
     """Runs command; returns (wall seconds, its peak RSS in MiB, exit status)."""
     with tempfile.NamedTemporaryFile("r") as rss_file:
         started = time.perf_counter()
         status = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "peak_rss.py"),
-                                 rss_file.name, *command], stdout=subprocess.DEVNULL).returncode
+                                 rss_file.name, *command], stdout=subprocess.DEVNULL,
+                                env=env).returncode
         wall = time.perf_counter() - started
         peak_kib = int(rss_file.read() or 0)
     return wall, peak_kib / 1024, status
@@ -68,28 +76,45 @@ def count_words(path):
 
 
 def commands(workdir):
-    """(name, command, vectors file, raw words trained: corpus words x epochs) per system."""
+    """(name, command, environment, vectors file, raw words trained: corpus words x epochs)
+    per system."""
     settings = dict(dim=FLAGS.dim, window=FLAGS.window, negative=FLAGS.negative,
                     sample=FLAGS.sample, min_count=FLAGS.min_count, epochs=FLAGS.epochs)
     python = sys.executable
     sg_keras = os.path.join(os.path.dirname(python), "sg-keras")
     corpus_words = count_words(FLAGS.corpus) * FLAGS.epochs
+
+    def train(name, program):
+        return ([*program, "train", f"--corpus={FLAGS.corpus}", f"--model_dir={workdir}/{name}",
+                 "--tokenizer=whitespace", *[f"--{k}={v}" for k, v in settings.items()],
+                 *FLAGS.sg_keras_flags], f"{workdir}/{name}/vectors.txt", corpus_words)
+
     runs = {
-        "sg_keras": ([sg_keras, "train", f"--corpus={FLAGS.corpus}",
-                      f"--model_dir={workdir}/sg_keras", "--tokenizer=whitespace",
-                      *[f"--{k}={v}" for k, v in settings.items()], *FLAGS.sg_keras_flags],
-                     f"{workdir}/sg_keras/vectors.txt", corpus_words),
+        "sg_keras": (*train("sg_keras", [sg_keras]), None),
         "gensim": ([python, os.path.join(REPO, "benchmarks", "gensim_word2vec.py"), FLAGS.corpus,
                     f"{workdir}/gensim.txt", *map(str, settings.values()), str(FLAGS.workers)],
-                   f"{workdir}/gensim.txt", corpus_words),
+                   f"{workdir}/gensim.txt", corpus_words, None),
         "tutorial": ([python, os.path.join(REPO, "benchmarks", "tf_tutorial_word2vec.py"),
                       FLAGS.corpus, f"{workdir}/tutorial.txt", str(FLAGS.tutorial_words),
                       str(FLAGS.dim), str(FLAGS.window), str(FLAGS.negative),
                       str(FLAGS.min_count), str(FLAGS.epochs)],
                      f"{workdir}/tutorial.txt",
-                     min(FLAGS.tutorial_words * FLAGS.epochs, corpus_words)),
+                     min(FLAGS.tutorial_words * FLAGS.epochs, corpus_words), None),
     }
-    return [(name, *runs[name]) for name in FLAGS.systems]
+    for index, checkout in enumerate(FLAGS.checkouts):
+        env = dict(os.environ, PYTHONPATH=os.path.abspath(checkout))
+        runs[checkout_name(checkout)] = (
+            *train(f"checkout{index}", [python, "-m", "sg_keras.cli"]), env)
+    return [(name, command, env, vectors, words)
+            for name, (command, vectors, words, env) in runs.items() if name in systems()]
+
+
+def checkout_name(checkout):
+    return f"sg_keras@{os.path.basename(os.path.abspath(checkout))}"
+
+
+def systems():
+    return FLAGS.systems + [checkout_name(checkout) for checkout in FLAGS.checkouts]
 
 
 def quality(path):
@@ -115,15 +140,19 @@ def main(argv):
     unknown = set(FLAGS.systems) - {"sg_keras", "gensim", "tutorial"}
     if unknown or not os.path.exists(FLAGS.corpus):
         sys.exit(f"error: unknown systems {sorted(unknown)} or missing corpus {FLAGS.corpus}")
+    missing = [c for c in FLAGS.checkouts if not os.path.isfile(os.path.join(c, "sg_keras", "cli.py"))]
+    if missing:
+        sys.exit(f"error: not sg_keras checkouts: {missing}")
     if FLAGS.repeats < 1:
         sys.exit("error: --repeats must be at least 1")
     runs = {}
     with tempfile.TemporaryDirectory() as workdir:
         baseline = measure([sys.executable, "-c", "import tensorflow as tf; tf.constant(1) + 1"])
         for _ in range(FLAGS.repeats):
-            for name, command, vectors_file, words in commands(workdir):
-                print(f"running {name}: {shlex.join(command)}", flush=True)
-                wall, rss, status = measure(command)
+            for name, command, env, vectors_file, words in commands(workdir):
+                where = f"PYTHONPATH={env['PYTHONPATH']} " if env else ""
+                print(f"running {name}: {where}{shlex.join(command)}", flush=True)
+                wall, rss, status = measure(command, env)
                 if status != 0:
                     sys.exit(f"error: {name} failed with exit status {status}")
                 analogy, spearman = quality(vectors_file)
@@ -136,6 +165,12 @@ def main(argv):
         f.write(section)
 
 
+def revision(checkout):
+    result = subprocess.run(["git", "-C", checkout, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True, check=False)
+    return result.stdout.strip() or "not a git checkout"
+
+
 def median_run(runs):
     """The run with the median wall time (the lower middle one for an even count)."""
     return sorted(runs, key=lambda run: run[1])[(len(runs) - 1) // 2]
@@ -143,7 +178,9 @@ def median_run(runs):
 
 def report(runs, baseline):
     names = {"sg_keras": "sg-keras train", "gensim": f"gensim Word2Vec(sg=1, workers={FLAGS.workers})",
-             "tutorial": f"TF tutorial approach ({FLAGS.tutorial_words:,}-word slice)"}
+             "tutorial": f"TF tutorial approach ({FLAGS.tutorial_words:,}-word slice)",
+             **{checkout_name(c): f"sg-keras train, checkout {c} ({revision(c)})"
+                for c in FLAGS.checkouts}}
     medians = {name: median_run(system_runs) for name, system_runs in runs.items()}
     peer = medians["gensim"][0] / medians["gensim"][1] if "gensim" in medians else None
     lines = [

@@ -9,6 +9,8 @@ its own code; each function here names one such behaviour and what it does about
   the process at exit;
 * :func:`freeze_objects_at_exit`: Python's shutdown walks every object TensorFlow made;
 * :func:`release_freed_memory`: the C heap keeps memory freed by another thread;
+* :func:`keep_freed_memory_in_heap`: the C heap hands a step's large buffers back to
+  the system, and every step faults their pages in again;
 * :func:`check_memory`: an allocation the machine cannot hold is refused before it is tried.
 """
 
@@ -102,6 +104,31 @@ def release_freed_memory():
     except (OSError, AttributeError, TypeError):  # not glibc
         return
     malloc_trim(0)
+
+
+# glibc's mallopt parameters (malloc.h) and the values set: buffers up to 32 MiB (the
+# largest mmap threshold glibc accepts on 64-bit) come from the heap, which keeps up
+# to 1 GiB free at its top and grows by 64 MiB at a time.
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+_HEAP_SETTINGS = ((_M_MMAP_THRESHOLD, 32 * 2 ** 20), (_M_TRIM_THRESHOLD, 2 ** 30),
+                  (_M_TOP_PAD, 64 * 2 ** 20))
+
+
+def keep_freed_memory_in_heap():
+    """Makes glibc's malloc keep freed buffers for reuse instead of returning them.
+
+    A training step allocates and frees buffers of megabytes (a batch's gathered
+    rows, tf.data's blocks of pairs). By default glibc maps such buffers on their
+    own and unmaps them when freed, or trims them off its heaps, so each step
+    faults their pages in anew: one epoch of text8 took 18 million page faults and
+    61 s of system time in a 105 s run (benchmarks/RESULTS.md). Process-wide and
+    lasting; returns whether it was applied (False where the C library is not glibc).
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):  # not glibc
+        return False
+    return all(mallopt(parameter, value) == 1 for parameter, value in _HEAP_SETTINGS)
 
 
 def available_memory():

@@ -171,6 +171,7 @@ def train(config, extra_callbacks=()):
     config.validate()
     check_memory(config, vocab_size=0)
     process.limit_op_threads(config.loss in objectives.SPARSE_LOSSES)
+    process.keep_freed_memory_in_heap()
     strategy = strategies.connect(config.strategy)
     strategy.join(config)
     evaluations = []
