@@ -57,12 +57,14 @@ flags.DEFINE_integer("repeats", 1, "Runs of each system, interleaved (A B A B â€
 
 
 def measure(command, env=None):
-    """Runs command; returns (wall seconds, its peak RSS in MiB, exit status)."""
+    """Runs command (in the checkout that ``env``'s PYTHONPATH names, if any: ``python -m``
+    puts the working directory first on sys.path); returns (wall seconds, its peak RSS
+    in MiB, exit status)."""
     with tempfile.NamedTemporaryFile("r") as rss_file:
         started = time.perf_counter()
         status = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "peak_rss.py"),
                                  rss_file.name, *command], stdout=subprocess.DEVNULL,
-                                env=env).returncode
+                                env=env, cwd=env["PYTHONPATH"] if env else None).returncode
         wall = time.perf_counter() - started
         peak_kib = int(rss_file.read() or 0)
     return wall, peak_kib / 1024, status
@@ -109,6 +111,14 @@ def commands(workdir):
             for name, (command, vectors, words, env) in runs.items() if name in systems()]
 
 
+def check_imported_from(checkout):
+    found = subprocess.run([sys.executable, "-c", "import sg_keras; print(sg_keras.__file__)"],
+                           capture_output=True, text=True, cwd=checkout,
+                           env=dict(os.environ, PYTHONPATH=checkout), check=True).stdout
+    if not found.startswith(os.path.join(checkout, "")):
+        sys.exit(f"error: sg_keras was imported from {found.strip()}, not from {checkout}")
+
+
 def checkout_name(checkout):
     return f"sg_keras@{os.path.basename(os.path.abspath(checkout))}"
 
@@ -153,6 +163,8 @@ def main(argv):
                 where = f"PYTHONPATH={env['PYTHONPATH']} " if env else ""
                 print(f"running {name}: {where}{shlex.join(command)}", flush=True)
                 wall, rss, status = measure(command, env)
+                if env:  # the code measured is the checkout's
+                    check_imported_from(env["PYTHONPATH"])
                 if status != 0:
                     sys.exit(f"error: {name} failed with exit status {status}")
                 analogy, spearman = quality(vectors_file)

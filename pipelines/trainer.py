@@ -1,14 +1,14 @@
-"""Trainer: model.fit as in ``sg-keras train``, on the train split.
+"""Trainer: training as in ``sg-keras train`` (sg_keras.training.train), on the train split.
 
 Inputs: ExampleGen's and Transform's RUN_IDs. Parameters: the training settings of
 sg_keras.config.TrainConfig (tokenizer, min_count and max_vocab_size come from the
 Transform). The stage directory *is* the TrainConfig's model_dir, so it holds what
 ``sg-keras train`` writes (vocab.tsv, config.json, model.keras, vectors.txt, logs/,
 checkpoints/) and, while training, ``backup/``: a Trainer killed mid-run is run again
-into the same directory by the next pipeline run and resumes from its backup, after
-the last finished epoch.
+into the same directory by the next pipeline run and resumes from its backup, at
+the step the backup was taken.
 
-``epochs=0`` skips model.fit and saves the freshly initialised model (a baseline,
+``epochs=0`` skips training and saves the freshly initialised model (a baseline,
 e.g. to check that the Evaluator refuses to bless it).
 """
 

@@ -1,29 +1,31 @@
 """Backups of a training run: what a rerun of the same command resumes from.
 
 A backup is a ``tf.train.Checkpoint`` of the model (its weights and its noise
-sampler's state), its optimizer (the step, which drives the learning-rate
-schedule) and the number of finished epochs, taken after each epoch into
-``MODEL_DIR/backup``. ``tf.train.CheckpointManager`` writes each backup as a new
+sampler's state) and its optimizer, whose step count (``optimizer.iterations``)
+drives the learning-rate schedule and says where the run stands: the epoch, the
+step in it, and how many batches of the pair stream were trained on. The
+training loops (sg_keras.loops) take one into ``MODEL_DIR/backup`` after each
+epoch and, between epochs, every ``--backup_interval`` seconds. ``tf.train.CheckpointManager`` writes each backup as a new
 generation of files and then, atomically, the index that names it; the previous
 generation is deleted only after that. So a kill or a full disk at any moment
 leaves a backup that a rerun can read: the new one if it was complete, else the
 one before.
 
-The training loop that wrote a backup is recorded in its files' names
-(``fit-N.*``: model.fit; ``loop-N.*``: sg_keras.loops), and a backup is resumed only
-by a loop of its kind.
+The kind of strategy that wrote a backup is recorded in its files' names
+(``local-N.*``: default or mirrored, which train on the whole corpus's pair stream;
+``cluster-N.*``: multi_worker or parameter_server, which train on shards of it), and
+a backup is resumed only by a strategy of its kind.
 """
 
 import os
 import shutil
 
-import keras
 import tensorflow as tf
 from absl import logging
 
 from sg_keras.errors import UsageError
 
-KINDS = {"fit": "default or mirrored", "loop": "multi_worker or parameter_server"}
+KINDS = {"local": "default or mirrored", "cluster": "multi_worker or parameter_server"}
 GENERATIONS = 2  # the newest backup, and the one before while the newest is written
 
 
@@ -40,7 +42,7 @@ def check_kind(directory, kind):
 
 
 class Backup:
-    """A run's backups in ``directory``, written by a loop of ``kind`` (one of KINDS).
+    """A run's backups in ``directory``, written by a strategy of ``kind`` (one of KINDS).
 
     Example:
 
@@ -48,12 +50,14 @@ class Backup:
     >>> from sg_keras.model import SkipGram
     >>> model = SkipGram(vocab_size=4, dim=2, noise_counts=[4, 3, 2, 1])
     >>> model.compile(optimizer=keras.optimizers.SGD(0.1))
-    >>> backup = Backup(tempfile.mkdtemp(), "fit")
-    >>> backup.restore(model)  # nothing to resume: 0 epochs done
+    >>> backup = Backup(tempfile.mkdtemp(), "local")
+    >>> backup.restore(model)  # nothing to resume: 0 steps done
     0
-    >>> backup.save(epochs_done=1)
-    >>> Backup(backup.directory, "fit").restore(model)
-    1
+    >>> _ = model.optimizer.iterations.assign(96)  # as if 96 steps had been trained
+    >>> backup.save()
+    >>> _ = model.optimizer.iterations.assign(0)
+    >>> Backup(backup.directory, "local").restore(model)
+    96
     """
 
     def __init__(self, directory, kind):
@@ -61,22 +65,19 @@ class Backup:
             raise ValueError(f"unknown kind of backup {kind!r}")
         self.directory = directory
         self.kind = kind
-        self.epochs_done = self._checkpoint = self._generations = None
+        self._model = self._checkpoint = self._generations = None
 
     def restore(self, model):
         """Loads the newest readable backup into ``model`` (and its optimizer), which later
-        saves back up; returns the epochs the backup had finished (0: there is none).
+        saves back up; returns the training steps the backup had done (0: there is none).
 
         UsageError when the directory holds another kind's backup, or none that
         can be read.
         """
         check_kind(self.directory, self.kind)
-        # Made here, beside the model: a parameter-server chief's variables live in the
-        # cluster it joined when the model was made.
-        self.epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
+        self._model = model
         self._checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
-                                               random_state=model.random_state,
-                                               epochs_done=self.epochs_done)
+                                               random_state=model.random_state)
         self._generations = tf.train.CheckpointManager(
             self._checkpoint, self.directory, max_to_keep=GENERATIONS, checkpoint_name=self.kind)
         if not self._generations.checkpoints:
@@ -89,31 +90,16 @@ class Backup:
                 logging.warning("backup %s cannot be read (%s): trying an older one", path,
                                 str(error).splitlines()[0])
                 continue
-            done = int(self.epochs_done.numpy())
-            logging.info("resuming after epoch %d from %s", done, path)
+            done = int(model.optimizer.iterations.numpy())
+            logging.info("resuming after step %d from %s", done, path)
             return done
         raise UsageError(f"{self.directory} holds no backup that can be read: delete it to "
                          "start over")
 
-    def save(self, epochs_done):
-        """Writes a new generation: the model (given to restore) after ``epochs_done`` epochs."""
-        self.epochs_done.assign(epochs_done)
+    def save(self):
+        """Writes a new generation: the model given to restore, as it is now."""
         self._generations.save()
 
     def remove(self):
         """Deletes the backups (once the run's outputs are written)."""
         shutil.rmtree(self.directory, ignore_errors=True)
-
-
-class BackupAfterEachEpoch(keras.callbacks.Callback):
-    """model.fit's backups: Backup.save at each epoch's end.
-
-    Place it after StopOnDivergence, so that diverged weights are never backed up.
-    """
-
-    def __init__(self, backup):
-        super().__init__()
-        self.backup = backup
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.backup.save(epoch + 1)

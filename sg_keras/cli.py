@@ -34,6 +34,9 @@ flags.DEFINE_integer("top", None, "`similar`: neighbours shown (default 10). `pr
                      "the N most frequent words (default: all, at most 100,000).")
 flags.DEFINE_list("probe_words", [], "`train`: words whose nearest neighbours are logged to "
                   "TensorBoard each epoch; default: the 21st to 25th most frequent words.")
+flags.DEFINE_float("backup_interval", 60.0, "`train`: seconds between backups inside an "
+                   "epoch (a backup is also taken after each epoch); a killed run resumes "
+                   "from the last one. 0 = after epochs only.")
 flags.DEFINE_list("eval_analogies", [], "Analogy files evaluated after each training epoch.")
 flags.DEFINE_list("eval_similarity", [], "Word-pair files evaluated after each training epoch.")
 flags.DEFINE_list("analogies", [], "Analogy files (questions-words or `a b c d` format).")
@@ -56,7 +59,8 @@ def _train(args):
         corpus=FLAGS.corpus or [data.text8_path()], model_dir=FLAGS.model_dir,
         eval_analogies=FLAGS.eval_analogies, eval_similarity=FLAGS.eval_similarity,
         restrict_vocab=FLAGS.restrict_vocab, probe_words=FLAGS.probe_words,
-        strategy=FLAGS.strategy, **training_flags.settings())
+        strategy=FLAGS.strategy, backup_interval=FLAGS.backup_interval,
+        **training_flags.settings())
     config.validate()
     training.train(config)
     if strategies.connect(config.strategy).is_chief:
@@ -211,10 +215,14 @@ def _is_tensorflow_error(error):
 
 
 def _one_line(error):
-    """An OSError's or TensorFlow error's message on one line, without TF's graph prefix."""
+    """An OSError's or TensorFlow error's message on one line, without TF's graph prefix.
+
+    (h5py's OSErrors hold line breaks inside their strerror: they are joined.)
+    """
     if isinstance(error, OSError) and error.strerror:
         where = error.filename or ""
-        return f"{where}: {error.strerror}" if where else error.strerror
+        message = f"{where}: {error.strerror}" if where else error.strerror
+        return " ".join(message.split())
     message = str(getattr(error, "message", error)).strip().splitlines()[0]
     return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", message)
 

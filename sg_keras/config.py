@@ -66,6 +66,7 @@ class TrainConfig:
     restrict_vocab: int = 30000
     probe_words: list = dataclasses.field(default_factory=list)  # default: frequent words
     strategy: str = "default"  # see cluster.STRATEGIES
+    backup_interval: float = 60.0  # seconds between backups inside an epoch; 0 = none
 
     def validate(self):
         """Raises UsageError naming the first nonsensical setting."""
@@ -84,6 +85,9 @@ class TrainConfig:
             raise UsageError(f"--seed must be in 0 … 2**32 - 1, got {self.seed}")
         if not self.sample >= 0 or math.isinf(self.sample):
             raise UsageError(f"--sample must be at least 0 and finite, got {self.sample}")
+        if not self.backup_interval >= 0 or math.isinf(self.backup_interval):
+            raise UsageError(f"--backup_interval must be at least 0 and finite, got "
+                             f"{self.backup_interval}")
         if not self.learning_rate > 0 or math.isinf(self.learning_rate):
             raise UsageError(f"--learning_rate must be positive and finite, got "
                              f"{self.learning_rate}")

@@ -1,13 +1,18 @@
-"""The training loops of the cluster strategies, which Keras' model.fit cannot run.
+"""The training loop of every strategy: model.fit's schedule, resumable at any step.
 
 :class:`Loop` keeps model.fit's epoch schedule (executions of ``steps_per_execution``
-steps, Keras callbacks, the History) and backs the state up after each epoch; its
-subclasses run the steps: :class:`MultiWorkerLoop` synchronously on every task,
-:class:`ParameterServerLoop` asynchronously on the workers of a parameter-server
-cluster, with plain SGD on the sharded matrices.
+steps, Keras callbacks, the History) and adds what model.fit cannot do: backups
+between epochs too (every ``backup_interval`` seconds, at an execution's end) and
+a resumed run that starts at the step its backup was taken, on the batches the
+interrupted run would have trained on next. Its subclasses run the steps:
+:class:`LocalLoop` with Keras' own train function (default, mirrored),
+:class:`MultiWorkerLoop` synchronously on every task, :class:`ParameterServerLoop`
+asynchronously on the workers of a parameter-server cluster, with plain SGD on the
+sharded matrices.
 """
 
 import collections
+import time
 
 import keras
 import tensorflow as tf
@@ -26,50 +31,68 @@ def _executions(steps_per_epoch, steps_per_execution):
 class Loop:
     """The epoch schedule of model.fit, callbacks and resumable backups included.
 
-    A subclass runs the steps: ``start()`` before the first epoch, ``epoch(executions,
-    callbacks)`` → the epoch's logs, ``pull()`` to bring the trained state into
-    ``self.local`` (the model that callbacks, checkpoints and saving see) and
-    ``push(epoch)`` to send the state to train from (restored or initial) back.
+    A subclass runs the steps: ``start()`` before the backup is restored,
+    ``open_input(steps_done)`` to make the pair stream from the first batch not yet
+    trained on, ``epoch(executions, callbacks)`` → the epoch's logs (calling
+    ``backup_if_due()`` after each execution), ``pull()`` to bring the trained state
+    into ``self.local`` (the model that callbacks, backups and saving see) and
+    ``push()`` to send the state to train from (restored or initial) back.
+
+    Args:
+      distribution: the sg_keras.strategies object.
+      model: the compiled SkipGram, made in the strategy's scope.
+      pairs: the run's training.TrainingPairs (the stream of batches, or its shards).
+      schedule: the run's training.Schedule: epochs, steps, the global batch size and
+        the seconds between backups inside an epoch (0: at epochs' ends only).
     """
 
-    def __init__(self, distribution, model, input_fn, batch_size):
-        """``distribution``: the sg_keras.strategies object; ``input_fn(num_shards,
-        shard_index, batch_size)`` makes one worker's endless dataset of
-        (centre, context) batches; ``batch_size`` is the global batch."""
+    def __init__(self, distribution, model, pairs, schedule):
         self.distribution = distribution
         self.model = model
         self.local = model
-        self.input_fn = input_fn
-        self.batch_size = batch_size
+        self.pairs = pairs
+        self.schedule = schedule
+        self.batch_size = schedule.batch_size
+        self.backup_interval = schedule.backup_interval
+        self._backup = None
+        self._last_backup = 0.0
 
-    def run(self, schedule, callbacks, backup, verbose):
-        """Trains for ``schedule`` (training.Schedule) like model.fit; returns (History, model).
+    def run(self, callbacks, backup, verbose):
+        """Trains for the schedule like model.fit; returns (History, model).
 
-        The state after each epoch is saved in ``backup`` (sg_keras.backup.Backup) and
-        training resumes from it. The returned model is an ordinary one
-        (parameter_server: a copy of the sharded weights).
+        The state is saved in ``backup`` (sg_keras.backup.Backup) after each epoch and
+        every ``backup_interval`` seconds; training resumes from the newest one, at its
+        step. The returned model is an ordinary one (parameter_server: a copy of the
+        sharded weights).
         """
+        schedule = self.schedule
         epochs, steps_per_epoch = schedule.epochs, schedule.steps_per_epoch
         self.start()
         self.pull()
         backup.restore(self.local)
-        epoch = backup.epochs_done
-        self.push(epoch)
+        self.push()
+        # The step to go on from, the chief's under multi_worker (pushed to every task).
+        steps_done = int(self.local.optimizer.iterations.numpy())
+        if steps_done < epochs * steps_per_epoch:
+            self.open_input(steps_done)
+        self._backup, self._last_backup = backup, time.monotonic()
         callback_list = keras.callbacks.CallbackList(
             callbacks, add_history=True, add_progbar=bool(verbose), model=self.local,
             verbose=verbose, epochs=epochs, steps=steps_per_epoch)
         history = next(c for c in callback_list.callbacks
                        if isinstance(c, keras.callbacks.History))
         executions = _executions(steps_per_epoch, schedule.steps_per_execution)
+        first_epoch, first_step = divmod(steps_done, steps_per_epoch)
         self.local.stop_training = False
         callback_list.on_train_begin()
         logs = None
-        for number in range(int(epoch.numpy()), epochs):
+        for number in range(first_epoch, epochs):
             callback_list.on_epoch_begin(number)
-            logs = self.epoch(executions, callback_list)
+            start = first_step if number == first_epoch else 0
+            logs = self.epoch([e for e in executions if e[0] >= start], callback_list)
             self.pull()
             callback_list.on_epoch_end(number, logs)
-            backup.save(number + 1)
+            self._save()
             logging.info("epoch %d/%d: loss %.4f, %.0f words/s", number + 1, epochs,
                          logs["loss"], history.history.get("words_per_sec", [0.0])[-1])
             if self.local.stop_training:
@@ -77,14 +100,68 @@ class Loop:
         callback_list.on_train_end(logs)
         return history, self.local
 
+    def backup_if_due(self):
+        """Backs up now if ``backup_interval`` seconds have passed since the last backup."""
+        if self.backup_due():
+            self.pull()
+            self._save()
+
+    def backup_due(self):
+        return bool(self.backup_interval) and (
+            time.monotonic() - self._last_backup >= self.backup_interval)
+
+    def _save(self):
+        self._backup.save()
+        self._last_backup = time.monotonic()
+
     def start(self):
         pass
 
-    def push(self, epoch):
+    def open_input(self, steps_done):
+        raise NotImplementedError
+
+    def epoch(self, executions, callbacks):
+        raise NotImplementedError
+
+    def push(self):
         pass
 
     def pull(self):
         pass
+
+
+class LocalLoop(Loop):
+    """One process (``default``, ``mirrored``): Keras' train function, as model.fit runs it.
+
+    Each call of ``model.train_function`` runs one execution of
+    ``steps_per_execution`` steps on the iterator, the same function model.fit calls.
+    """
+
+    def open_input(self, steps_done):
+        strategy = self.distribution.strategy
+        if strategy is None:
+            dataset = self.pairs.dataset(self.batch_size, steps_done)
+        else:
+            # Made per replica: a dataset handed to tf.distribute as such is rebatched,
+            # and this pipeline's batches (``rebatch`` of blocks of pairs) would come out
+            # as whole blocks, far larger than the batch size.
+            dataset = strategy.distribute_datasets_from_function(
+                lambda context: self.pairs.dataset(
+                    context.get_per_replica_batch_size(self.batch_size), steps_done))
+        self.iterator = iter(dataset)
+        self.model.make_train_function()
+
+    def epoch(self, executions, callbacks):
+        self.model.reset_metrics()
+        for first, last in executions:
+            callbacks.on_train_batch_begin(first)
+            logs = self.model.train_function(self.iterator)
+            callbacks.on_train_batch_end(last, logs)
+            if self.local.stop_training:
+                break
+            if last != executions[-1][1]:  # (the epoch's end backs up anyway)
+                self.backup_if_due()
+        return {name: float(value) for name, value in self.model.get_metrics_result().items()}
 
 
 class MultiWorkerLoop(Loop):
@@ -97,12 +174,6 @@ class MultiWorkerLoop(Loop):
     def start(self):
         strategy, model = self.distribution.strategy, self.model
 
-        def shard(context):
-            return self.input_fn(context.num_input_pipelines, context.input_pipeline_id,
-                                 self.batch_size // strategy.num_replicas_in_sync)
-
-        self.iterator = iter(strategy.distribute_datasets_from_function(shard))
-
         @tf.function
         def run_steps(iterator, steps):
             for _ in tf.range(steps - 1):
@@ -112,9 +183,21 @@ class MultiWorkerLoop(Loop):
 
         self.run_steps = run_steps
 
-    def push(self, epoch):
-        """Gives every task the chief's (possibly restored) weights, step and epoch."""
-        variables = [*self.model.trainable_variables, self.model.optimizer.iterations, epoch]
+    def open_input(self, steps_done):
+        """Every task's shard, from its batch ``steps_done`` on (one batch per task a step)."""
+        strategy = self.distribution.strategy
+
+        def shard(context):
+            return self.pairs.shard(context.num_input_pipelines, context.input_pipeline_id,
+                                    self.batch_size // strategy.num_replicas_in_sync,
+                                    steps_done)
+
+        self.iterator = iter(strategy.distribute_datasets_from_function(shard))
+
+    def push(self):
+        """Gives every task the chief's (possibly restored) weights, step and noise state."""
+        variables = [*self.model.trainable_variables, self.model.optimizer.iterations,
+                     self.model.random_state]
         values = [tf.convert_to_tensor(v) if self.distribution.is_chief
                   else tf.zeros(v.shape, v.dtype) for v in variables]
         for variable, value in zip(variables, broadcast_from_chief(
@@ -130,7 +213,14 @@ class MultiWorkerLoop(Loop):
             callbacks.on_train_batch_end(last, {"loss": loss})
             if self.local.stop_training:
                 break
+            if last != executions[-1][1]:  # (the epoch's end backs up anyway)
+                self.backup_if_due()
         return {"loss": loss}
+
+    def backup_due(self):
+        """The chief's clock decides, for every task: a backup's save is collective."""
+        due = tf.constant(super().backup_due() and self.distribution.is_chief, tf.int32)
+        return bool(broadcast_from_chief(self.distribution.strategy, [due])[0])
 
 
 class ParameterServerLoop(Loop):
@@ -151,16 +241,6 @@ class ParameterServerLoop(Loop):
         self.coordinator = tf.distribute.coordinator.ClusterCoordinator(strategy)
         workers = self.distribution.workers
 
-        def shard(context):
-            index = tf.distribute.coordinator.experimental_get_current_worker_index()
-            return self.input_fn(workers, index, self.batch_size)
-
-        @tf.function
-        def per_worker_dataset():
-            return strategy.distribute_datasets_from_function(shard)
-
-        self.iterator = iter(self.coordinator.create_per_worker_dataset(per_worker_dataset))
-
         @tf.function
         def run_steps(iterator, steps):
             loss_sum, pairs = tf.constant(0.0), tf.constant(0)
@@ -179,7 +259,23 @@ class ParameterServerLoop(Loop):
                      workers, len(shards), ", ".join(
                          f"{tuple(s.shape)} on {s.device}" for s in shards))
 
-    def push(self, epoch):
+    def open_input(self, steps_done):
+        """Each worker's shard, from its start: asynchronous workers take batches at their
+        own pace, so where each one's shard stood is not known (a resumed run trains on
+        other batches than the interrupted one would have)."""
+        strategy, workers = self.distribution.strategy, self.distribution.workers
+
+        def shard(context):
+            index = tf.distribute.coordinator.experimental_get_current_worker_index()
+            return self.pairs.shard(workers, index, self.batch_size)
+
+        @tf.function
+        def per_worker_dataset():
+            return strategy.distribute_datasets_from_function(shard)
+
+        self.iterator = iter(self.coordinator.create_per_worker_dataset(per_worker_dataset))
+
+    def push(self):
         """Sends the local (possibly restored) weights and step to the parameter servers."""
         for remote, local in self._pairs():
             remote.assign(local.value)
@@ -215,6 +311,13 @@ class ParameterServerLoop(Loop):
                 finish_oldest()
             if self.local.stop_training:
                 break
+            if last != executions[-1][1] and self.backup_due():  # once the scheduled
+                # executions have finished
+                self.coordinator.join()
+                while pending:
+                    finish_oldest()
+                self.pull()
+                self._save()
         self.coordinator.join()
         while pending:
             finish_oldest()

@@ -145,7 +145,7 @@ class PairGenerator:
         """Batches of (centre ids, context ids); new random draws on every pass.
 
         With ``repeat`` the passes follow one another endlessly (batches run
-        across pass boundaries), for model.fit with a known steps_per_epoch.
+        across pass boundaries), for a training loop with a known steps_per_epoch.
         ``skip_batches``: start after that many batches (a resumed run's stream goes
         on where the interrupted run's stopped: the draws depend on the seed alone).
         """
@@ -156,7 +156,7 @@ class PairGenerator:
         dataset = dataset.map(self.block_pairs, num_parallel_calls=tf.data.AUTOTUNE,
                               deterministic=True)
         dataset = dataset.rebatch(batch_size).skip(skip_batches).prefetch(tf.data.AUTOTUNE)
-        # No autotuning thread: deleting the iterator (model.fit's, when training
+        # No autotuning thread: deleting the iterator (the training loop's, when training
         # ends) waits out that thread's sleep, which doubles up to a minute.
         # AUTOTUNE above then keeps its starting point: one parallel call per thread
         # of tf.data's pool (one per core), and a prefetch buffer grown on demand.

@@ -10,23 +10,24 @@ sg_keras.training.train reads the same whatever the strategy:
 * ``output_dir(model_dir)``: where this task writes (a worker's copy goes to a
   temporary directory);
 * ``scope()``: where to create the model;
-* ``backup_callbacks(backup)`` and ``fit(...)``: how to train and resume (sg_keras.backup).
+* ``fit(...)``: how to train and resume (sg_keras.loops, sg_keras.backup).
 
 The strategies:
 
-* ``default``: TensorFlow's default strategy, one process (``model.fit``);
+* ``default``: TensorFlow's default strategy, one process;
 * ``mirrored``: ``MirroredStrategy``, synchronous data parallelism over this machine's
-  devices (``model.fit``);
+  devices;
 * ``multi_worker``: ``MultiWorkerMirroredStrategy``: every task holds the whole model
   and trains on its own shard of the corpus; gradients are summed by all-reduce;
 * ``parameter_server``: ``ParameterServerStrategy``: the embedding and output matrices
   are split row-wise across the ``ps`` tasks, ``worker`` tasks train on their shards
   asynchronously, the ``chief`` coordinates.
 
-Keras 3's ``model.fit`` runs under neither cluster strategy (TF 2.21 / Keras 3.15:
-under MultiWorkerMirroredStrategy it fails before the first step, keras-team/keras#20585;
-ParameterServerStrategy needs per-worker datasets), so those two train with the
-loops of sg_keras.loops, which drive the same Keras callbacks.
+All four train with the loops of sg_keras.loops, which keep model.fit's schedule
+and callbacks: model.fit itself resumes only at an epoch's start, and Keras 3 runs
+it under neither cluster strategy (TF 2.21 / Keras 3.15: under
+MultiWorkerMirroredStrategy it fails before the first step, keras-team/keras#20585;
+ParameterServerStrategy needs per-worker datasets).
 """
 
 import contextlib
@@ -45,7 +46,6 @@ from absl import logging
 from sg_keras import cluster as cluster_lib
 from sg_keras import corpus as corpus_lib
 from sg_keras import loops
-from sg_keras.backup import BackupAfterEachEpoch
 from sg_keras.broadcast import broadcast_bytes
 from sg_keras.errors import UsageError
 from sg_keras.vocab import CorpusCounts, Vocabulary
@@ -90,10 +90,10 @@ class Strategy:
     name: str
     cluster: cluster_lib.ClusterSpec = None
 
-    # model.fit runs whole executions only: an epoch is then rounded to them.
+    # Keras' train function runs whole executions only: an epoch is then rounded to them.
     whole_executions = False
     # What kind of backup it writes and resumes (backup.KINDS).
-    backup_kind = "loop"
+    backup_kind = "cluster"
 
     @property
     def is_chief(self):
@@ -122,51 +122,28 @@ class Strategy:
         """The scope in which to create the model."""
         return contextlib.nullcontext()
 
-    def backup_callbacks(self, backup):
-        """Callbacks that back the run up into ``backup`` (none: the loop backs up itself)."""
-        return []
-
-    def fit(self, model, pairs, schedule, callbacks, backup, verbose):
-        """Trains ``model`` on ``pairs`` (training.TrainingPairs) for ``schedule``, resuming
-        from ``backup`` (sg_keras.backup.Backup); returns (History, model)."""
+    def fit(self, model, training_pairs, schedule, callbacks, backup, verbose):
+        """Trains ``model`` on ``training_pairs`` (training.TrainingPairs) for ``schedule``,
+        backing up into and resuming from ``backup`` (sg_keras.backup.Backup); returns
+        (History, model)."""
         raise NotImplementedError
 
 
 @dataclasses.dataclass
 class LocalStrategy(Strategy):
-    """``default`` and ``mirrored``: one process, ``model.fit``, a backup after each epoch."""
+    """``default`` and ``mirrored``: one process, Keras' train function (loops.LocalLoop)."""
 
     strategy: tf.distribute.Strategy = None  # None: TensorFlow's default strategy
 
     whole_executions = True
-    backup_kind = "fit"
+    backup_kind = "local"
 
     def scope(self):
         return self.strategy.scope() if self.strategy else contextlib.nullcontext()
 
-    def backup_callbacks(self, backup):
-        return [BackupAfterEachEpoch(backup)]
-
-    def fit(self, model, pairs, schedule, callbacks, backup, verbose):
-        # An epoch is the expected number of steps of one pass over the corpus, on an
-        # endless stream of passes: Keras then knows every epoch's length (progress
-        # bar, schedule) and no epoch ends on an exhausted iterator. A resumed run
-        # goes on with the batches the interrupted one would have trained on next.
-        done = backup.restore(model)
-        skip = done * schedule.steps_per_epoch
-        if self.strategy is None:
-            dataset = pairs.dataset(schedule.batch_size, skip)
-        else:
-            # Made per replica: a dataset handed to model.fit as such is rebatched by
-            # tf.distribute, and this pipeline's batches (``rebatch`` of blocks of
-            # pairs) would come out as whole blocks, far larger than the batch size.
-            dataset = self.strategy.distribute_datasets_from_function(
-                lambda context: pairs.dataset(
-                    context.get_per_replica_batch_size(schedule.batch_size), skip))
-        history = model.fit(dataset, epochs=schedule.epochs, initial_epoch=done,
-                            steps_per_epoch=schedule.steps_per_epoch, callbacks=callbacks,
-                            shuffle=False, verbose=verbose)
-        return history, model
+    def fit(self, model, training_pairs, schedule, callbacks, backup, verbose):
+        return loops.LocalLoop(self, model, training_pairs, schedule).run(
+            callbacks, backup, verbose)
 
 
 @dataclasses.dataclass
@@ -217,10 +194,10 @@ class MultiWorkerStrategy(Strategy):
     def scope(self):
         return self.strategy.scope()
 
-    def fit(self, model, pairs, schedule, callbacks, backup, verbose):
+    def fit(self, model, training_pairs, schedule, callbacks, backup, verbose):
         model.gradient_rows_per_pair = True  # all-gathered sparse gradients: equal lengths
-        return loops.MultiWorkerLoop(self, model, pairs.shard, schedule.batch_size).run(
-            schedule, callbacks, backup, verbose)
+        return loops.MultiWorkerLoop(self, model, training_pairs, schedule).run(
+            callbacks, backup, verbose)
 
 
 @dataclasses.dataclass
@@ -244,9 +221,9 @@ class ParameterServerChief(Strategy):
                 variable_partitioner=matrix_partitioner(len(self.cluster.jobs["ps"])))
         return self.strategy.scope()
 
-    def fit(self, model, pairs, schedule, callbacks, backup, verbose):
-        return loops.ParameterServerLoop(self, model, pairs.shard, schedule.batch_size).run(
-            schedule, callbacks, backup, verbose)
+    def fit(self, model, training_pairs, schedule, callbacks, backup, verbose):
+        return loops.ParameterServerLoop(self, model, training_pairs, schedule).run(
+            callbacks, backup, verbose)
 
 
 @dataclasses.dataclass

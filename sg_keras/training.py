@@ -31,20 +31,22 @@ __all__ = ["TrainConfig", "train"]
 
 @dataclasses.dataclass(frozen=True)
 class Schedule:
-    """How long a run trains: epochs of ``steps_per_epoch`` steps of ``batch_size`` pairs."""
+    """How long a run trains: epochs of ``steps_per_epoch`` steps of ``batch_size`` pairs,
+    backed up every ``backup_interval`` seconds (and after each epoch)."""
 
     epochs: int
     steps_per_epoch: int
     steps_per_execution: int
     batch_size: int
+    backup_interval: float = 0.0
 
 
 def epoch_steps(expected_pairs, batch_size, steps_per_execution, whole_executions):
     """(steps per epoch, steps per execution): an epoch is one expected pass over the corpus.
 
-    ``whole_executions``: model.fit runs whole executions only (Keras 3 would run an
-    epoch of 3 steps as one execution of 32), so there the epoch is rounded to a
-    whole number of executions, and an execution is at most an epoch.
+    ``whole_executions``: Keras' train function runs whole executions only (Keras 3
+    would run an epoch of 3 steps as one execution of 32), so there the epoch is
+    rounded to a whole number of executions, and an execution is at most an epoch.
 
     Example:
 
@@ -79,11 +81,13 @@ class TrainingPairs:
         return self._generator().dataset(self.corpus, batch_size, self.config.seed,
                                          repeat=True, skip_batches=skip_batches)
 
-    def shard(self, num_shards, index, batch_size):
-        """Batches of one worker's shard, read with TF ops (sg_keras.corpus.ShardedCorpus)."""
+    def shard(self, num_shards, index, batch_size, skip_batches=0):
+        """Batches of one worker's shard, read with TF ops (sg_keras.corpus.ShardedCorpus),
+        from batch ``skip_batches`` on."""
         shard = ShardedCorpus(self.config.corpus, num_shards, index,
                               sentences_per_block(self.counts))
-        return self._generator().dataset(shard, batch_size, self.config.seed, repeat=True)
+        return self._generator().dataset(shard, batch_size, self.config.seed, repeat=True,
+                                         skip_batches=skip_batches)
 
 
 # The most tokens a block of sentences can hold: a token and a separator per two characters.
@@ -194,7 +198,7 @@ def _train(config, strategy, model_dir, evaluations, extra_callbacks):
     expected_pairs = _write_run(config, model_dir, vocab, counts)
     schedule = Schedule(config.epochs, *epoch_steps(
         expected_pairs, config.batch_size, config.steps_per_execution,
-        strategy.whole_executions), config.batch_size)
+        strategy.whole_executions), config.batch_size, config.backup_interval)
     with strategy.scope():
         model = build_model(config, vocab)
         model.compile(optimizer=keras.optimizers.SGD(LinearDecay(
@@ -203,8 +207,7 @@ def _train(config, strategy, model_dir, evaluations, extra_callbacks):
     for callback in evaluations:
         callback.words = vocab.words
     callbacks = _callbacks(config, model_dir, vocab, probe_ids, expected_pairs / counts.tokens,
-                           strategy.backup_callbacks(backup), evaluations,
-                           extra_callbacks)
+                           evaluations, extra_callbacks)
     verbose = 1 if logging.level_info() and strategy.is_chief else 0
     started = time.perf_counter()
     training_pairs = TrainingPairs(config, vocab, counts)
@@ -234,17 +237,16 @@ def write_untrained(config):
     return vocab
 
 
-def _callbacks(config, model_dir, vocab, probe_ids, pairs_per_word, backups, evaluations,
+def _callbacks(config, model_dir, vocab, probe_ids, pairs_per_word, evaluations,
                extra_callbacks):
     """The callbacks of a training run writing into model_dir, in the order they run.
 
-    StopOnDivergence comes first, so that no callback saves or reads diverged
-    weights; the evaluations run before the TensorBoard callback, which logs
+    StopOnDivergence comes first, so that no callback (nor the loop's backup after
+    them) saves or reads diverged weights; the evaluations run before the TensorBoard callback, which logs
     their figures.
     """
     return [
         StopOnDivergence(),
-        *backups,
         TrainingSpeed(config.batch_size, pairs_per_word),
         *evaluations,
         LatestWeights(model_dir.checkpoint_path),

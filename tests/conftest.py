@@ -97,6 +97,35 @@ class InterruptAtEpoch(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+class InterruptAtStep(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt when the execution starting at ``step`` of ``epoch`` begins."""
+
+    def __init__(self, epoch, step):
+        super().__init__()
+        self.epoch, self.step = epoch, step
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if (self._epoch, batch) == (self.epoch, self.step):
+            raise KeyboardInterrupt
+
+
+class ExecutionsSeen(keras.callbacks.Callback):
+    """Records (epoch, first step) of every execution that runs."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.seen.append((self._epoch, batch))
+
+
 def sg_keras(*args, cwd=None, timeout=600):
     """Runs ``sg-keras ARGS`` as a user does: a separate process."""
     return subprocess.run([sys.executable, "-m", "sg_keras.cli", *args], capture_output=True,

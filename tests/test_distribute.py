@@ -13,6 +13,7 @@ import gzip
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -25,7 +26,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, InterruptAtEpoch, config_for, planted_corpus, topic_purity
+from conftest import (REPO, ExecutionsSeen, InterruptAtEpoch, InterruptAtStep, config_for,
+                      planted_corpus, topic_purity)
 from sg_keras import corpus as corpus_lib
 from sg_keras import strategies, training
 from sg_keras.errors import UsageError
@@ -231,10 +233,25 @@ def test_the_cluster_loop_resumes_an_interrupted_run(one_task_cluster, planted, 
         training.train(config, extra_callbacks=[InterruptAtEpoch(2)])
     assert (tmp_path / "m" / "backup" / "checkpoint").exists()
     with pytest.raises(UsageError, match="interrupted --strategy=multi_worker or "):
-        training.train(config_for(corpus, tmp_path / "m"))  # model.fit reads another backup
+        training.train(config_for(corpus, tmp_path / "m"))  # default reads another backup
     _, _, history = training.train(config)
     assert len(history.history["loss"]) == 1  # only the third epoch was left
     assert not (tmp_path / "m" / "backup").exists()
+
+
+def test_the_multi_worker_loop_resumes_inside_an_epoch_to_the_same_vectors(
+        one_task_cluster, planted, tmp_path):
+    corpus, _ = planted
+    reference, _, _ = training.train(config_for(corpus, tmp_path / "reference", epochs=2,
+                                                strategy="multi_worker"))
+    config = config_for(corpus, tmp_path / "m", epochs=2, strategy="multi_worker",
+                        backup_interval=1e-9)  # a backup after every execution
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, extra_callbacks=[InterruptAtStep(epoch=1, step=16)])
+    seen = ExecutionsSeen()
+    model, _, _ = training.train(config, extra_callbacks=[seen])
+    assert seen.seen[0] == (1, 16)
+    np.testing.assert_array_equal(model.word_vectors(), reference.word_vectors())
 
 
 def test_the_cluster_loop_stops_early(one_task_cluster, planted, tmp_path):
@@ -504,6 +521,6 @@ def test_parameter_server_chief_resumes_after_a_crash(local_cluster):
     cluster.start("chief")  # the same command again, with the ps and worker still serving
     cluster.finish("chief0")
     log = cluster.log("chief0")
-    assert "resuming after epoch 1 from" in log and "epoch 1/3: loss" not in log
+    assert re.search(r"resuming after step \d+ from", log) and "epoch 1/3: loss" not in log
     assert "epoch 3/3: loss" in log
     check_trained(cluster.model_dir, local_cluster.topics)

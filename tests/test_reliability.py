@@ -17,7 +17,8 @@ from conftest import assert_usage_error, planted_corpus, sg_keras
 from sg_keras.model_dir import ModelDir
 
 TRAIN = ["train", "--corpus=corpus.txt", "--epochs=3", "--dim=16", "--batch_size=512",
-         "--tokenizer=whitespace", "--min_count=1", "--verbosity=-1"]
+         "--tokenizer=whitespace", "--min_count=1", "--steps_per_execution=2",
+         "--verbosity=-1"]
 
 # Runs `sg-keras ARGS` in this process with one library function replaced by one that
 # kills the process (SIGKILL) at its Nth call, or at its end when WHEN is "after".
@@ -83,6 +84,20 @@ def test_a_run_killed_at_an_event_resumes_to_the_same_vectors(uninterrupted, mod
     assert_rerun_finishes_with_the_same_vectors(root, model_dir, reference)
 
 
+@pytest.mark.parametrize("call", [2, 6])  # steps 4 and 12: inside epochs 1 and 2 (8 steps)
+def test_a_run_killed_inside_an_epoch_resumes_to_the_same_vectors(uninterrupted, call):
+    """A backup after every execution (--backup_interval tiny); killed after backup
+    ``call``, the rerun (default interval) resumes at that backup's step of epoch 1."""
+    root, reference = uninterrupted
+    model_dir = f"killed-inside-an-epoch-{call}"
+    killed = subprocess.run([sys.executable, "-c", _KILL_AT, "sg_keras.backup", "Backup.save",
+                             "after", str(call), *TRAIN, "--backup_interval=1e-9",
+                             f"--model_dir={model_dir}"], cwd=root,
+                            capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert_rerun_finishes_with_the_same_vectors(root, model_dir, reference)
+
+
 @pytest.mark.parametrize("seconds", [5.0, 7.0, 9.0])
 def test_a_run_killed_at_a_moment_resumes_to_the_same_vectors(uninterrupted, seconds):
     root, reference = uninterrupted
@@ -104,7 +119,7 @@ def test_a_partly_written_backup_generation_is_passed_over(uninterrupted):
                             capture_output=True, text=True, timeout=600)
     assert killed.returncode == -signal.SIGKILL
     backup = root / model_dir / "backup"
-    newest = max(backup.glob("fit-*.data-*"))
+    newest = max(backup.glob("local-*.data-*"))
     newest.write_bytes(newest.read_bytes()[:10])  # a disk that lost the end of the newest
     assert_rerun_finishes_with_the_same_vectors(root, model_dir, reference)
 

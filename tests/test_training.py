@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import InterruptAtEpoch, config_for, topic_purity
+from conftest import (ExecutionsSeen, InterruptAtEpoch, InterruptAtStep, config_for,
+                      topic_purity)
+from sg_keras import backup as backup_lib
 from sg_keras import data, training
 from sg_keras.errors import UsageError
 
@@ -77,6 +79,41 @@ def test_interrupted_training_resumes_where_it_stopped(planted, tmp_path):
     _, _, history = training.train(config)
     assert len(history.history["loss"]) == 1  # only the third epoch was left
     assert os.path.exists(tmp_path / "m" / "model.keras")
+
+
+def test_a_run_interrupted_inside_an_epoch_resumes_at_the_step_of_its_last_backup(
+        planted, tmp_path):
+    corpus, _ = planted
+    reference, _, _ = training.train(config_for(corpus, tmp_path / "reference", epochs=2))
+    steps_per_epoch = int(reference.optimizer.iterations.numpy()) // 2
+    assert steps_per_epoch >= 24, "the test needs 3 executions of 8 steps in an epoch"
+    # A backup after every execution: the last one before step 16 of epoch 2 began.
+    config = config_for(corpus, tmp_path / "m", epochs=2, backup_interval=1e-9)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, extra_callbacks=[InterruptAtStep(epoch=1, step=16)])
+    seen = ExecutionsSeen()
+    model, _, history = training.train(config, extra_callbacks=[seen])
+    assert seen.seen[0] == (1, 16)  # epoch 2 resumed at its step 16, the batches in order
+    assert int(model.optimizer.iterations.numpy()) == 2 * steps_per_epoch
+    assert len(history.history["loss"]) == 1
+    np.testing.assert_array_equal(model.word_vectors(), reference.word_vectors())
+    np.testing.assert_array_equal(model.output_kernel(), reference.output_kernel())
+
+
+def test_backups_inside_an_epoch_follow_the_interval(planted, tmp_path, monkeypatch):
+    corpus, _ = planted
+    saves = []
+    original = backup_lib.Backup.save
+    monkeypatch.setattr(backup_lib.Backup, "save", lambda self: (saves.append(
+        int(self._model.optimizer.iterations.numpy())), original(self)))
+    model, _, _ = training.train(config_for(corpus, tmp_path / "every", epochs=2,
+                                            backup_interval=1e-9))
+    steps_per_epoch = int(model.optimizer.iterations.numpy()) // 2
+    assert saves == list(range(8, steps_per_epoch + 1, 8)) + list(
+        range(steps_per_epoch + 8, 2 * steps_per_epoch + 1, 8))  # every execution's end
+    saves.clear()
+    training.train(config_for(corpus, tmp_path / "hourly", epochs=2, backup_interval=3600))
+    assert saves == [steps_per_epoch, 2 * steps_per_epoch]  # each epoch's end only
 
 
 def test_a_loss_that_turns_nan_stops_the_run_before_anything_is_saved(planted, tmp_path):
