@@ -106,29 +106,29 @@ def release_freed_memory():
     malloc_trim(0)
 
 
-# glibc's mallopt parameters (malloc.h) and the values set: buffers up to 32 MiB (the
-# largest mmap threshold glibc accepts on 64-bit) come from the heap, which keeps up
-# to 1 GiB free at its top and grows by 64 MiB at a time.
-_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
-_HEAP_SETTINGS = ((_M_MMAP_THRESHOLD, 32 * 2 ** 20), (_M_TRIM_THRESHOLD, 2 ** 30),
-                  (_M_TOP_PAD, 64 * 2 ** 20))
+# glibc's mallopt parameter (malloc.h) and the value set.
+_M_TOP_PAD = -2
+_TOP_PAD_BYTES = 16 * 2 ** 20
 
 
 def keep_freed_memory_in_heap():
-    """Makes glibc's malloc keep freed buffers for reuse instead of returning them.
+    """Makes glibc's malloc keep 16 MiB free at the top of its heaps instead of 128 KiB.
 
     A training step allocates and frees buffers of megabytes (a batch's gathered
-    rows, tf.data's blocks of pairs). By default glibc maps such buffers on their
-    own and unmaps them when freed, or trims them off its heaps, so each step
-    faults their pages in anew: one epoch of text8 took 18 million page faults and
-    61 s of system time in a 105 s run (benchmarks/RESULTS.md). Process-wide and
-    lasting; returns whether it was applied (False where the C library is not glibc).
+    rows, tf.data's blocks of pairs). glibc trims a heap whose top holds more free
+    memory than its trim threshold down to its top pad, so with the default pad
+    those buffers go back to the system after each step and the next one faults
+    their pages in again: one 1-epoch text8 run took 14 million page faults and
+    47 s of system time in 80 s (raising the mmap threshold alone changed nothing;
+    a 16 MiB top pad: 0.3 million faults, 3 s, 35 s in all; benchmarks/RESULTS.md).
+    Process-wide and lasting; returns whether it was applied (False where the C
+    library is not glibc).
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError, TypeError):  # not glibc
         return False
-    return all(mallopt(parameter, value) == 1 for parameter, value in _HEAP_SETTINGS)
+    return mallopt(_M_TOP_PAD, _TOP_PAD_BYTES) == 1
 
 
 def available_memory():
