@@ -5,7 +5,7 @@ sampler's state) and its optimizer, whose step count (``optimizer.iterations``)
 drives the learning-rate schedule and says where the run stands: the epoch, the
 step in it, and how many batches of the pair stream were trained on. The
 training loops (sg_keras.loops) take one into ``MODEL_DIR/backup`` after each
-epoch and, between epochs, every ``--backup_interval`` seconds. ``tf.train.CheckpointManager`` writes each backup as a new
+epoch and, inside epochs, every ``--backup_interval`` seconds. ``tf.train.CheckpointManager`` writes each backup as a new
 generation of files and then, atomically, the index that names it; the previous
 generation is deleted only after that. So a kill or a full disk at any moment
 leaves a backup that a rerun can read: the new one if it was complete, else the
@@ -26,13 +26,16 @@ from absl import logging
 from sg_keras.errors import UsageError
 
 KINDS = {"local": "default or mirrored", "cluster": "multi_worker or parameter_server"}
+# The names the previous version gave them (resumable: their step is an epoch's end).
+_FORMER_NAMES = {"fit": "local", "loop": "cluster"}
 GENERATIONS = 2  # the newest backup, and the one before while the newest is written
 
 
 def check_kind(directory, kind):
-    """Refuses (UsageError) a backup in ``directory`` that a loop of another kind wrote."""
+    """Refuses (UsageError) a backup in ``directory`` that a strategy of another kind wrote."""
     latest = tf.train.latest_checkpoint(directory) if os.path.isdir(directory) else None
     written = os.path.basename(latest).rsplit("-", 1)[0] if latest else None
+    written = _FORMER_NAMES.get(written, written)
     if written not in (None, kind):
         if written not in KINDS:
             raise UsageError(f"{directory} holds a backup this version of sg_keras did not "

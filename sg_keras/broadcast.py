@@ -5,21 +5,32 @@ tasks pass zeros of the same shapes): TensorFlow's collectives offer no broadcas
 that runs under ``strategy.run``.
 """
 
+import weakref
+
 import numpy as np
 import tensorflow as tf
 
 
+_ALL_SUMS = weakref.WeakKeyDictionary()  # strategy → its all-sum tf.function
+
+
 def broadcast_from_chief(strategy, values):
-    """The chief's tensors ``values`` on every task (the others pass zeros of the same shapes)."""
+    """The chief's tensors ``values`` on every task (the others pass zeros of the same shapes).
 
-    @tf.function
-    def all_sum(value):
-        # A copy placed on this replica's device: an argument passed through as is
-        # has none, and all_reduce needs one.
-        return tf.distribute.get_replica_context().all_reduce("sum", tf.identity(value))
+    One tf.function per strategy, reused by later calls (the loop's decision to
+    back up, made after every execution, is one).
+    """
+    if strategy not in _ALL_SUMS:
 
-    return [strategy.experimental_local_results(strategy.run(all_sum, args=(value,)))[0]
-            for value in values]
+        @tf.function
+        def all_sum(value):
+            # A copy placed on this replica's device: an argument passed through as is
+            # has none, and all_reduce needs one.
+            return tf.distribute.get_replica_context().all_reduce("sum", tf.identity(value))
+
+        _ALL_SUMS[strategy] = all_sum
+    return [strategy.experimental_local_results(
+        strategy.run(_ALL_SUMS[strategy], args=(value,)))[0] for value in values]
 
 
 def broadcast_bytes(strategy, payload):

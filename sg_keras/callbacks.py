@@ -31,6 +31,11 @@ class TrainingSpeed(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
+        self._first = None  # the epoch's first step run here (not 0 in a resumed epoch)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._first is None:
+            self._first = batch
 
     def _add(self, batches, logs):
         elapsed = max(time.perf_counter() - self._start, 1e-9)
@@ -42,8 +47,8 @@ class TrainingSpeed(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if logs is not None:
-            self._add(batch + 1, logs)
-            self._batches = batch + 1
+            self._batches = batch + 1 - self._first
+            self._add(self._batches, logs)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
@@ -82,15 +87,20 @@ class StopOnDivergence(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = float((logs or {}).get("loss", 0.0))
         if not math.isfinite(loss):
-            self._fail(f"the loss is {loss} after step {batch + 1} of epoch {self._epoch + 1}")
+            _diverged(f"the loss is {loss} after step {batch + 1} of epoch {self._epoch + 1}")
 
     def on_epoch_end(self, epoch, logs=None):
-        if not np.isfinite(self.model.word_vectors()).all():
-            self._fail(f"the word vectors are not finite after epoch {epoch + 1}")
+        check_finite_vectors(self.model, f"after epoch {epoch + 1}")
 
-    @staticmethod
-    def _fail(what):
-        raise UsageError(f"training diverged: {what}; try a smaller --learning_rate")
+
+def check_finite_vectors(model, when):
+    """Raises StopOnDivergence's UsageError if ``model``'s word vectors are not all finite."""
+    if not np.isfinite(model.word_vectors()).all():
+        _diverged(f"the word vectors are not finite {when}")
+
+
+def _diverged(what):
+    raise UsageError(f"training diverged: {what}; try a smaller --learning_rate")
 
 
 class WordVectorEvaluation(keras.callbacks.Callback):

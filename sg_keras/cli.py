@@ -222,7 +222,7 @@ def _one_line(error):
     if isinstance(error, OSError) and error.strerror:
         where = error.filename or ""
         message = f"{where}: {error.strerror}" if where else error.strerror
-        return " ".join(message.split())
+        return " ".join(line.strip() for line in message.splitlines())
     message = str(getattr(error, "message", error)).strip().splitlines()[0]
     return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", message)
 

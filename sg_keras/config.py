@@ -66,7 +66,7 @@ class TrainConfig:
     restrict_vocab: int = 30000
     probe_words: list = dataclasses.field(default_factory=list)  # default: frequent words
     strategy: str = "default"  # see cluster.STRATEGIES
-    backup_interval: float = 60.0  # seconds between backups inside an epoch; 0 = none
+    backup_interval: float = 60.0  # seconds between backups inside an epoch; 0: at its end only
 
     def validate(self):
         """Raises UsageError naming the first nonsensical setting."""

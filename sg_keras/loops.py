@@ -2,7 +2,7 @@
 
 :class:`Loop` keeps model.fit's epoch schedule (executions of ``steps_per_execution``
 steps, Keras callbacks, the History) and adds what model.fit cannot do: backups
-between epochs too (every ``backup_interval`` seconds, at an execution's end) and
+inside epochs too (every ``backup_interval`` seconds, at an execution's end) and
 a resumed run that starts at the step its backup was taken, on the batches the
 interrupted run would have trained on next. Its subclasses run the steps:
 :class:`LocalLoop` with Keras' own train function (default, mirrored),
@@ -20,12 +20,18 @@ from absl import logging
 
 from sg_keras import variables
 from sg_keras.broadcast import broadcast_from_chief
+from sg_keras.callbacks import check_finite_vectors
 
 
 def _executions(steps_per_epoch, steps_per_execution):
     """(first, last) step of each execution of an epoch, numbered as model.fit does."""
     return [(first, min(first + steps_per_execution, steps_per_epoch) - 1)
             for first in range(0, steps_per_epoch, steps_per_execution)]
+
+
+def _replicas_per_pipeline(context):
+    """Batches of one input pipeline that a step takes: one per replica it feeds."""
+    return context.num_replicas_in_sync // context.num_input_pipelines
 
 
 class Loop:
@@ -83,6 +89,9 @@ class Loop:
                        if isinstance(c, keras.callbacks.History))
         executions = _executions(steps_per_epoch, schedule.steps_per_execution)
         first_epoch, first_step = divmod(steps_done, steps_per_epoch)
+        # (A backup is taken at an execution's end; parameter_server's step count can run
+        # ahead of it, by the steps of an execution retried after a worker was lost.)
+        first_step -= first_step % schedule.steps_per_execution
         self.local.stop_training = False
         callback_list.on_train_begin()
         logs = None
@@ -104,7 +113,13 @@ class Loop:
         """Backs up now if ``backup_interval`` seconds have passed since the last backup."""
         if self.backup_due():
             self.pull()
-            self._save()
+            self._save_inside_epoch()
+
+    def _save_inside_epoch(self):
+        # An epoch's end checks the vectors (StopOnDivergence) before its backup; inside
+        # one only the loss is checked, so the vectors are checked here.
+        check_finite_vectors(self.local, f"at step {int(self.local.optimizer.iterations)}")
+        self._save()
 
     def backup_due(self):
         return bool(self.backup_interval) and (
@@ -147,7 +162,8 @@ class LocalLoop(Loop):
             # as whole blocks, far larger than the batch size.
             dataset = strategy.distribute_datasets_from_function(
                 lambda context: self.pairs.dataset(
-                    context.get_per_replica_batch_size(self.batch_size), steps_done))
+                    context.get_per_replica_batch_size(self.batch_size),
+                    steps_done * _replicas_per_pipeline(context)))
         self.iterator = iter(dataset)
         self.model.make_train_function()
 
@@ -190,7 +206,7 @@ class MultiWorkerLoop(Loop):
         def shard(context):
             return self.pairs.shard(context.num_input_pipelines, context.input_pipeline_id,
                                     self.batch_size // strategy.num_replicas_in_sync,
-                                    steps_done)
+                                    steps_done * _replicas_per_pipeline(context))
 
         self.iterator = iter(strategy.distribute_datasets_from_function(shard))
 
@@ -219,6 +235,8 @@ class MultiWorkerLoop(Loop):
 
     def backup_due(self):
         """The chief's clock decides, for every task: a backup's save is collective."""
+        if not self.backup_interval:  # (the same on every task)
+            return False
         due = tf.constant(super().backup_due() and self.distribution.is_chief, tf.int32)
         return bool(broadcast_from_chief(self.distribution.strategy, [due])[0])
 
@@ -233,7 +251,7 @@ class ParameterServerLoop(Loop):
     ShardedVariables. At most two executions per worker are in flight, so the batch
     callbacks follow the training closely; a lost worker's executions are retried
     on the others. ``self.local`` holds a copy of the weights in this process,
-    refreshed after each epoch.
+    refreshed after each epoch and for each backup.
     """
 
     def start(self):
@@ -317,7 +335,7 @@ class ParameterServerLoop(Loop):
                 while pending:
                     finish_oldest()
                 self.pull()
-                self._save()
+                self._save_inside_epoch()
         self.coordinator.join()
         while pending:
             finish_oldest()

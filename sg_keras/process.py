@@ -70,7 +70,7 @@ def collect_cycles_at_exit():
     """Collects garbage when Python exits, while tf.data's threads can still run Python.
 
     tf.data calls a Python generator (the corpus reader) from its own threads. A
-    pipeline left in a reference cycle, as an exception out of model.fit leaves
+    pipeline left in a reference cycle, as an exception out of the training loop leaves
     it, would otherwise be freed only during Python's shutdown, when those threads
     can no longer take the GIL: tf.data then waits for them forever. Registered
     once per process, however often it is called.
@@ -121,8 +121,9 @@ def keep_freed_memory_in_heap():
     their pages in again: one 1-epoch text8 run took 14 million page faults and
     47 s of system time in 80 s (raising the mmap threshold alone changed nothing;
     a 16 MiB top pad: 0.3 million faults, 3 s, 35 s in all; benchmarks/RESULTS.md).
-    Process-wide and lasting; returns whether it was applied (False where the C
-    library is not glibc).
+    Process-wide and lasting: setting it also fixes glibc's mmap and trim
+    thresholds at their values of the moment (they otherwise adapt to the sizes
+    freed). Returns whether it was applied (False where the C library is not glibc).
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt

@@ -1,9 +1,9 @@
-"""Training: corpus → vocabulary → tf.data pairs → SkipGram → fit → model_dir.
+"""Training: corpus → vocabulary → tf.data pairs → SkipGram → training loop → model_dir.
 
 :func:`train` is the one training entry, whatever the strategy: the strategy object
 (sg_keras.strategies) says where the vocabulary is counted, where files are
-written, where the model lives and how it is fitted; sg_keras.model_dir owns the
-files.
+written, where the model lives and how it trains (sg_keras.loops); sg_keras.model_dir
+owns the files.
 """
 
 import dataclasses
@@ -97,7 +97,7 @@ BLOCK_TOKENS = corpus.BLOCK_CHARS // 2
 STEP_FLOATS = 8
 
 
-def check_memory(config, vocab_size):
+def check_run_memory(config, vocab_size):
     """Refuses (UsageError) a run whose model, step or pipeline the machine cannot hold.
 
     An estimate of the peak, from the sizes the settings give: both [V, d] matrices
@@ -173,7 +173,7 @@ def train(config, extra_callbacks=()):
     ('the', (8, 8))
     """
     config.validate()
-    check_memory(config, vocab_size=0)
+    check_run_memory(config, vocab_size=0)
     process.limit_op_threads(config.loss in objectives.SPARSE_LOSSES)
     process.keep_freed_memory_in_heap()
     strategy = strategies.connect(config.strategy)
@@ -193,7 +193,7 @@ def _train(config, strategy, model_dir, evaluations, extra_callbacks):
     backup = backup_lib.Backup(model_dir.backup_dir, strategy.backup_kind)
     backup_lib.check_kind(backup.directory, backup.kind)  # before counting
     vocab, counts = strategy.share_vocabulary(lambda: prepare_vocabulary(config))
-    check_memory(config, len(vocab))
+    check_run_memory(config, len(vocab))
     probe_ids = probe_word_ids(vocab, config.probe_words, config.tokenizer)  # before writing
     expected_pairs = _write_run(config, model_dir, vocab, counts)
     schedule = Schedule(config.epochs, *epoch_steps(
@@ -231,7 +231,7 @@ def write_untrained(config):
     with ModelDir(config.model_dir).lock() as model_dir:
         model_dir.check_reusable(config.settings(), config.corpus)
         vocab, counts = prepare_vocabulary(config)
-        check_memory(config, len(vocab))
+        check_run_memory(config, len(vocab))
         _write_run(config, model_dir, vocab, counts)
         model_dir.save_model(build_model(config, vocab), vocab)
     return vocab

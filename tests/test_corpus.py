@@ -175,7 +175,7 @@ def test_an_unfinished_line_of_giant_words_is_cut_where_it_stands(tmp_path, monk
     assert len(sentences) > 2 and max(len(s) for s in sentences) <= 40 + 16
 
 
-# A pipeline freed only by the garbage collector, as an exception out of model.fit
+# A pipeline freed only by the garbage collector, as an exception out of the training loop
 # leaves it (a cycle through its traceback), while a tf.data thread is inside the
 # corpus reader: before the reader collected such cycles at exit
 # (process.collect_cycles_at_exit), the process hung in about half the runs (freed

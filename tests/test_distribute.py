@@ -160,7 +160,7 @@ def test_noise_words_can_be_drawn_from_a_seed():
     np.testing.assert_array_equal(model.noise_seed.state.numpy(), state)  # generator untouched
 
 
-def test_mirrored_strategy_trains_with_model_fit(planted, tmp_path):
+def test_mirrored_strategy_trains(planted, tmp_path):
     corpus, topics = planted
     model, vocab, history = training.train(config_for(corpus, tmp_path / "m",
                                                       strategy="mirrored"))
@@ -203,7 +203,7 @@ def tensorboard_tags(log_dir):
     return tags
 
 
-def test_the_cluster_loop_writes_what_model_fit_writes(one_task_cluster, planted, tmp_path):
+def test_the_cluster_loop_writes_what_the_default_strategy_writes(one_task_cluster, planted, tmp_path):
     corpus, topics = planted
     fit_dir, loop_dir = tmp_path / "fit", tmp_path / "loop"
     training.train(config_for(corpus, fit_dir, epochs=2))

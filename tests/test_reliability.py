@@ -84,10 +84,10 @@ def test_a_run_killed_at_an_event_resumes_to_the_same_vectors(uninterrupted, mod
     assert_rerun_finishes_with_the_same_vectors(root, model_dir, reference)
 
 
-@pytest.mark.parametrize("call", [2, 6])  # steps 4 and 12: inside epochs 1 and 2 (8 steps)
-def test_a_run_killed_inside_an_epoch_resumes_to_the_same_vectors(uninterrupted, call):
+@pytest.mark.parametrize("call, step", [(2, 4), (6, 12)])  # inside epochs 1 and 2 (8 steps)
+def test_a_run_killed_inside_an_epoch_resumes_to_the_same_vectors(uninterrupted, call, step):
     """A backup after every execution (--backup_interval tiny); killed after backup
-    ``call``, the rerun (default interval) resumes at that backup's step of epoch 1."""
+    ``call``, taken at ``step``, the rerun (default interval) resumes there."""
     root, reference = uninterrupted
     model_dir = f"killed-inside-an-epoch-{call}"
     killed = subprocess.run([sys.executable, "-c", _KILL_AT, "sg_keras.backup", "Backup.save",
@@ -95,7 +95,19 @@ def test_a_run_killed_inside_an_epoch_resumes_to_the_same_vectors(uninterrupted,
                              f"--model_dir={model_dir}"], cwd=root,
                             capture_output=True, text=True, timeout=600)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert backup_step(root / model_dir / "backup") == step
     assert_rerun_finishes_with_the_same_vectors(root, model_dir, reference)
+
+
+def backup_step(directory):
+    """The optimizer's step recorded in the newest backup of ``directory``."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(directory))
+    steps = [reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+             if name.startswith("optimizer/") and "iterations" in name]
+    assert len(steps) == 1, reader.get_variable_to_shape_map()
+    return int(steps[0])
 
 
 @pytest.mark.parametrize("seconds", [5.0, 7.0, 9.0])
@@ -179,6 +191,10 @@ def files(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["train", "--corpus=good.txt", "--seed=-1"], "--seed must be in 0"),
     (["train", "--corpus=good.txt", "--sample=nan"], "--sample must be at least 0 and finite"),
+    (["train", "--corpus=good.txt", "--backup_interval=-1"],
+     "--backup_interval must be at least 0 and finite"),
+    (["train", "--corpus=good.txt", "--backup_interval=inf"],
+     "--backup_interval must be at least 0 and finite"),
     (["train", "--corpus=good.txt", "--learning_rate=inf"], "--learning_rate must be positive"),
     (["train", "--corpus=good.txt", "--window=1000000000"], "GiB of memory"),
     (["train", "--corpus=good.txt", "--batch_size=1000000000"], "GiB of memory"),

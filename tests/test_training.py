@@ -14,6 +14,7 @@ from conftest import (ExecutionsSeen, InterruptAtEpoch, InterruptAtStep, config_
 from sg_keras import backup as backup_lib
 from sg_keras import data, training
 from sg_keras.errors import UsageError
+from sg_keras.schedules import LinearDecay
 
 
 @pytest.mark.parametrize("loss", ["negative", "sampled", "softmax"])
@@ -100,6 +101,25 @@ def test_a_run_interrupted_inside_an_epoch_resumes_at_the_step_of_its_last_backu
     np.testing.assert_array_equal(model.output_kernel(), reference.output_kernel())
 
 
+def test_the_training_loop_trains_as_model_fit_does(planted, tmp_path):
+    corpus, _ = planted
+    config = config_for(corpus, tmp_path / "m", epochs=2)
+    model, _, history = training.train(config)
+    steps_per_epoch = int(model.optimizer.iterations.numpy()) // 2
+    # model.fit on the same stream, model, optimizer and seed
+    keras.utils.set_random_seed(config.seed)
+    vocab, counts = training.prepare_vocabulary(config)
+    fitted = training.build_model(config, vocab)
+    fitted.compile(optimizer=keras.optimizers.SGD(LinearDecay(
+        config.learning_rate, 2 * steps_per_epoch)), steps_per_execution=8)
+    fit_history = fitted.fit(training.TrainingPairs(config, vocab, counts).dataset(256),
+                             epochs=2, steps_per_epoch=steps_per_epoch, shuffle=False,
+                             verbose=0)
+    np.testing.assert_array_equal(fitted.word_vectors(), model.word_vectors())
+    np.testing.assert_array_equal(fitted.output_kernel(), model.output_kernel())
+    assert fit_history.history["loss"] == pytest.approx(history.history["loss"], rel=1e-6)
+
+
 def test_backups_inside_an_epoch_follow_the_interval(planted, tmp_path, monkeypatch):
     corpus, _ = planted
     saves = []
@@ -152,8 +172,8 @@ def test_an_epoch_is_one_pass_even_when_shorter_than_an_execution(planted, tmp_p
 
 
 @pytest.mark.parametrize("steps_per_execution, whole_executions, expected", [
-    (32, True, (992, 32)),  # 1,000 steps rounded to whole executions for model.fit
-    (32, False, (1000, 32)),  # the custom loops run a shorter last execution
+    (32, True, (992, 32)),  # 1,000 steps rounded to whole executions (Keras train function)
+    (32, False, (1000, 32)),  # the cluster loops run a shorter last execution
     (2000, True, (1000, 1000)),  # an execution is at most an epoch
 ])
 def test_epoch_steps(steps_per_execution, whole_executions, expected):
