@@ -118,7 +118,8 @@ class Loop:
     def _save_inside_epoch(self):
         # An epoch's end checks the vectors (StopOnDivergence) before its backup; inside
         # one only the loss is checked, so the vectors are checked here.
-        check_finite_vectors(self.local, f"at step {int(self.local.optimizer.iterations)}")
+        check_finite_vectors(self.local,
+                             f"at step {int(self.local.optimizer.iterations.numpy())}")
         self._save()
 
     def backup_due(self):
