@@ -188,7 +188,7 @@ _FAKE_SYSTEMS = """
         repeat.append(i)
         out = os.path.join(workdir, "vectors.txt")
         code = (f"import shutil, time; time.sleep({{}}); shutil.copy({vectors!r}, {out!r})")
-        return [(name, [sys.executable, "-c", code.format(times[i])], out, 12_000)
+        return [(name, [sys.executable, "-c", code.format(times[i])], None, out, 12_000)
                 for name, times in sleeps.items()]
 
     run.commands = commands
@@ -253,3 +253,35 @@ def test_peak_rss_passes_the_exit_status_on(tmp_path):
                              str(tmp_path / "rss"), sys.executable, "-c", "raise SystemExit(3)"])
     assert status.returncode == 3
     assert int((tmp_path / "rss").read_text()) > 0
+
+
+_CHECKOUT_COMMANDS = """
+    import json, sys
+    from absl import flags
+    from benchmarks import run
+
+    flags.FLAGS(["run", *sys.argv[1:]])
+    print(json.dumps([(name, command, env and env["PYTHONPATH"])
+                      for name, command, env, _, _ in run.commands(sys.argv[-1])]))
+"""
+
+
+def test_a_checkout_runs_its_own_code_from_its_own_directory(tiny, tmp_path):
+    stdout = harness(_CHECKOUT_COMMANDS, f"--corpus={tiny / 'corpus.txt'}", "--systems=gensim",
+                     f"--checkouts={REPO}", str(tmp_path))
+    (gensim, _, no_path), (name, command, path) = json.loads(stdout)
+    assert gensim == "gensim" and no_path is None
+    assert name == f"sg_keras@{os.path.basename(REPO)}" and path == REPO
+    assert command[1:4] == ["-m", "sg_keras.cli", "train"]
+    # the harness checks that a run imports the checkout's package, from there
+    run = subprocess.run([sys.executable, "-c", "from benchmarks import run; "
+                          f"run.check_imported_from({str(tmp_path)!r})"], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+
+
+def test_a_directory_that_is_no_checkout_is_refused(tiny, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "benchmarks.run",
+                             f"--corpus={tiny / 'corpus.txt'}", f"--checkouts={tmp_path}"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "error: not sg_keras checkouts" in result.stderr
