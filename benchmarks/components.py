@@ -17,13 +17,13 @@ import shlex
 import sys
 import time
 
-import keras
 import tensorflow as tf
 from absl import app, flags
 
 from sg_keras import objectives, pairs, process, training
 from sg_keras.config import TrainConfig
 from sg_keras.corpus import Corpus
+from sg_keras.optimizers import RowSGD
 from sg_keras.vocab import count_vocabulary
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,7 +81,7 @@ def main(argv):
     pipeline = drawn / (time.perf_counter() - started)
 
     model = training.build_model(config, vocab)
-    model.compile(optimizer=keras.optimizers.SGD(0.025))
+    model.compile(optimizer=RowSGD(0.025))
     step = tf.function(model.train_step)
     step_seconds = timed(lambda: step(first)["loss"], FLAGS.steps)
     lines = [

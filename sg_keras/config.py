@@ -60,6 +60,11 @@ class TrainConfig:
     seed: int = _setting(1, "Random seed: runs with the same seed draw the same samples.")
     tokenizer: str = _setting("unicode", "unicode (NFKC, case folding, punctuation dropped) "
                               "or whitespace (pre-tokenised corpora such as text8).")
+    min_n: int = _setting(3, "Shortest character n-gram of a word's subwords (with --max_n).")
+    max_n: int = _setting(0, "Longest character n-gram: words get fastText's subword vectors, "
+                          "the mean of their own and their n-grams' rows; 0 = plain word2vec.")
+    buckets: int = _setting(2_000_000, "Hash buckets (rows) the character n-grams share "
+                            "(with --max_n).")
     steps_per_execution: int = _setting(32, "Training steps per tf.function call.")
     eval_analogies: list = dataclasses.field(default_factory=list)
     eval_similarity: list = dataclasses.field(default_factory=list)
@@ -77,10 +82,13 @@ class TrainConfig:
 
         at_least = {"dim": 1, "window": 1, "negative": 0, "num_sampled": 1, "min_count": 1,
                     "max_vocab_size": 0, "epochs": 1, "batch_size": 1,
-                    "steps_per_execution": 1, "restrict_vocab": 1}
+                    "steps_per_execution": 1, "restrict_vocab": 1, "min_n": 1, "buckets": 1}
         for name, minimum in at_least.items():
             if getattr(self, name) < minimum:
                 raise UsageError(f"--{name} must be at least {minimum}, got {getattr(self, name)}")
+        if self.max_n and self.max_n < self.min_n:
+            raise UsageError(f"--max_n must be 0 (no subwords) or at least --min_n="
+                             f"{self.min_n}, got {self.max_n}")
         if not 0 <= self.seed < 2 ** 32:  # numpy's and Keras' seeds
             raise UsageError(f"--seed must be in 0 … 2**32 - 1, got {self.seed}")
         if not self.sample >= 0 or math.isinf(self.sample):
@@ -99,6 +107,11 @@ class TrainConfig:
                              f"{', '.join(cluster.STRATEGIES)}")
         if not self.model_dir:
             raise UsageError("--model_dir is required")
+
+    @property
+    def subwords(self):
+        """Whether words get subword (character n-gram) vectors."""
+        return self.max_n > 0
 
     def settings(self):
         """The settings that shape the model (SETTINGS), as a dict."""

@@ -1,4 +1,10 @@
-"""The skip-gram model's Keras layers: the hidden Embedding, the output layer, its initializer.
+"""The skip-gram model's Keras layers: the hidden layer (words, or words and their
+character n-grams), the output layer, the initializer.
+
+Both hidden layers answer ``rows(ids)`` (each word's vector, [n, d], gathered
+without reading the matrix whole) and ``row_gradient(ids, hidden_gradient)`` (the
+IndexedSlices update of their matrix for a gradient of those rows), so the
+objectives (sg_keras.objectives) work on either.
 
 Each is a registered Keras class (package ``sg_keras``): they serialise with
 ``get_config`` and load from ``.keras`` files once sg_keras.model is imported.
@@ -7,7 +13,11 @@ Each is a registered Keras class (package ``sg_keras``): they serialise with
 import keras
 import tensorflow as tf
 
-from sg_keras.variables import save_in_place
+from sg_keras.variables import read_in_place, rows, save_in_place
+
+# Words composed at a time by ``SubwordEmbedding.word_vectors``: bounds the gathered
+# piece rows held at once (~15 pieces a word).
+_COMPOSE_WORDS = 8192
 
 
 @keras.saving.register_keras_serializable(package="sg_keras")
@@ -43,11 +53,148 @@ class WordEmbedding(keras.layers.Embedding):
     TensorShape([2, 4])
     """
 
+    def rows(self, ids):
+        """Word vectors of ``ids`` [n]: [n, d]."""
+        return rows(self.embeddings.value, ids)
+
+    def row_gradient(self, ids, hidden_gradient, fixed_length=False):
+        """The update of the matrix for the gradient [n, d] of ``rows(ids)``: IndexedSlices."""
+        del fixed_length  # always one row per id
+        return tf.IndexedSlices(hidden_gradient, ids, _dense_shape(self.embeddings.value))
+
+    def word_vectors(self):
+        """The [V, d] word vectors, read in place (sg_keras.variables.read_in_place)."""
+        return read_in_place(self.embeddings)
+
     def save_own_variables(self, store):
         if self.quantization_mode or self.lora_enabled:  # Keras' own save knows these
             super().save_own_variables(store)
         else:
             save_in_place([self.embeddings], store)
+
+
+def _dense_shape(matrix):
+    return tf.constant(matrix.shape.as_list(), tf.int64)
+
+
+@keras.saving.register_keras_serializable(package="sg_keras")
+class SubwordEmbedding(keras.layers.Layer):
+    """fastText's input layer: a word's vector is the mean of its pieces' rows.
+
+    The matrix ``embeddings`` has ``vocab_size + buckets`` rows: the words', then
+    the character n-gram buckets' (sg_keras.subwords). Each word's pieces (its row
+    and its n-grams' rows, sg_keras.subwords.word_pieces) are the non-trainable
+    weights ``piece_rows`` (all words' pieces in a row) and ``piece_splits`` (word
+    i's pieces are ``piece_rows[piece_splits[i]:piece_splits[i + 1]]``).
+
+    As in fastText and gensim's FastText, each piece's row moves by the gradient of
+    the word's vector itself, not by its 1/n share (``row_gradient``).
+
+    Args:
+      vocab_size: V.
+      buckets: number of n-gram rows.
+      dim: d.
+      num_pieces: length of ``piece_rows`` (all words' pieces).
+      max_pieces: the most pieces of one word.
+      min_n, max_n: the n-gram lengths (recorded for unseen words: ``ngram_vectors``).
+      embeddings_initializer: initializer of the whole matrix.
+
+    Example:
+
+    >>> from sg_keras import subwords
+    >>> pieces = subwords.word_pieces(["ab", "b"], min_n=3, max_n=3, buckets=10)
+    >>> layer = SubwordEmbedding(vocab_size=2, buckets=10, dim=4, num_pieces=5, max_pieces=3,
+    ...                          min_n=3, max_n=3)
+    >>> layer.build()
+    >>> layer.assign_pieces(pieces)
+    >>> layer.rows(tf.constant([0, 1])).shape
+    TensorShape([2, 4])
+    """
+
+    def __init__(self, vocab_size, buckets, dim, num_pieces, max_pieces, min_n, max_n,
+                 embeddings_initializer="uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.buckets = buckets
+        self.dim = dim
+        self.num_pieces = num_pieces
+        self.max_pieces = max_pieces
+        self.min_n = min_n
+        self.max_n = max_n
+        self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
+
+    def build(self, input_shape=None):
+        self.embeddings = self.add_weight(
+            name="embeddings", shape=(self.vocab_size + self.buckets, self.dim),
+            initializer=self.embeddings_initializer)
+        self.piece_rows = self.add_weight(name="piece_rows", shape=(self.num_pieces,),
+                                          dtype="int64", initializer="zeros", trainable=False)
+        self.piece_splits = self.add_weight(name="piece_splits", shape=(self.vocab_size + 1,),
+                                            dtype="int64", initializer="zeros",
+                                            trainable=False)
+        self.built = True
+
+    def assign_pieces(self, word_pieces):
+        """Sets the words' pieces from a RaggedTensor [V, None] (subwords.word_pieces)."""
+        self.piece_rows.assign(word_pieces.flat_values)
+        self.piece_splits.assign(word_pieces.row_splits)
+
+    def _pieces(self, ids):
+        """(each id's pieces' rows, flat; the position in ``ids`` of each): ids' pieces."""
+        ids = tf.cast(ids, tf.int64)
+        splits = self.piece_splits.value
+        ranges = tf.ragged.range(tf.gather(splits, ids), tf.gather(splits, ids + 1))
+        return tf.gather(self.piece_rows.value, ranges.flat_values), ranges.value_rowids()
+
+    def rows(self, ids):
+        """Word vectors of ``ids`` [n]: the mean of each one's piece rows, [n, d]."""
+        pieces, owners = self._pieces(ids)  # every word has a piece: its own row
+        return tf.math.segment_mean(rows(self.embeddings.value, pieces), owners)
+
+    def row_gradient(self, ids, hidden_gradient, fixed_length=False):
+        """The update of the matrix for the gradient [n, d] of ``rows(ids)``: every piece row
+        of word ``ids[i]`` gets row i undivided (fastText's update).
+
+        ``fixed_length``: give ``n · max_pieces`` rows whatever the words (padding rows
+        of zeros), as MultiWorkerMirroredStrategy's all-gather needs.
+        """
+        if not fixed_length:
+            pieces, owners = self._pieces(ids)
+            values = tf.gather(hidden_gradient, owners)
+        else:
+            splits = self.piece_splits.value
+            ids = tf.cast(ids, tf.int64)
+            starts = tf.gather(splits, ids)[:, None] + tf.range(self.max_pieces, dtype=tf.int64)
+            inside = starts < tf.gather(splits, ids + 1)[:, None]
+            pieces = tf.reshape(tf.gather(self.piece_rows.value, tf.where(
+                inside, starts, 0)), [-1])
+            values = tf.reshape(tf.where(inside[:, :, None], hidden_gradient[:, None, :], 0.0),
+                                [-1, self.dim])
+        return tf.IndexedSlices(values, pieces, _dense_shape(self.embeddings.value))
+
+    def call(self, ids):
+        vectors = self.rows(tf.reshape(ids, [-1]))
+        return tf.reshape(vectors, tf.concat([tf.shape(ids), [self.dim]], axis=0))
+
+    def word_vectors(self):
+        """The [V, d] vectors of the vocabulary's words, composed from their pieces."""
+        return tf.concat([self.rows(tf.range(start, min(start + _COMPOSE_WORDS,
+                                                         self.vocab_size)))
+                          for start in range(0, self.vocab_size, _COMPOSE_WORDS)], axis=0)
+
+    def ngram_vectors(self):
+        """The [buckets, d] n-gram rows, read in place."""
+        return read_in_place(self.embeddings)[self.vocab_size:]
+
+    def save_own_variables(self, store):
+        save_in_place([self.embeddings, self.piece_rows, self.piece_splits], store)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size, "buckets": self.buckets,
+                "dim": self.dim, "num_pieces": self.num_pieces, "max_pieces": self.max_pieces,
+                "min_n": self.min_n, "max_n": self.max_n,
+                "embeddings_initializer": keras.initializers.serialize(
+                    self.embeddings_initializer)}
 
 
 @keras.saving.register_keras_serializable(package="sg_keras")

@@ -271,7 +271,7 @@ class ParameterServerLoop(Loop):
 
         self.run_steps = run_steps
         self.local = keras.models.clone_model(model)
-        self.local.compile(optimizer=keras.optimizers.SGD.from_config(model.optimizer.get_config()))
+        self.local.compile(optimizer=model.optimizer.from_config(model.optimizer.get_config()))
         self.local.optimizer.build(self.local.trainable_variables)
         shards = variables.shards(model.embedding.embeddings.value)
         logging.info("parameter_server: %d workers; the embedding is split in %d shards: %s",
@@ -350,16 +350,14 @@ def _sharded_sgd_step(model, data):
     # by workers updating asynchronously would give two workers the same words.
     worker = tf.distribute.coordinator.experimental_get_current_worker_index()
     seed = tf.stack([tf.cast(model.optimizer.iterations, tf.int64), tf.cast(worker, tf.int64)])
-    matrices = model.matrices
-    if model.loss_name == "negative":
-        losses, gradients = model.losses_and_gradients(centre, context, noise_seed=seed)
-        updates = zip(matrices, gradients)
+    embedding, output = model.matrices
+    losses, (embedding_grad, output_grad) = model.losses_and_gradients(
+        centre, context, noise_seed=seed)
+    updates = [(embedding, embedding_grad)]
+    if isinstance(output_grad, list):  # one gradient per shard
+        updates.extend(zip(variables.shards(output), output_grad, strict=True))
     else:
-        shards = [shard for matrix in matrices for shard in variables.shards(matrix)]
-        with tf.GradientTape() as tape:
-            losses = model.pair_losses(centre, context, noise_seed=seed)
-            total = tf.reduce_sum(losses)
-        updates = zip(shards, tape.gradient(total, shards))
+        updates.append((output, output_grad))
     rate = model.optimizer.learning_rate
     for variable, gradient in updates:
         if isinstance(gradient, tf.IndexedSlices):

@@ -6,6 +6,9 @@ over the whole vocabulary with softmax, giving P(context word | word). Training
 minimises one of the objectives of sg_keras.objectives on these same weights;
 the approximate ones gather only the rows they touch, so their gradients are
 IndexedSlices and SGD updates those rows alone.
+
+With ``subwords`` (fastText's skip-gram) the hidden layer is a SubwordEmbedding: a
+word's vector is the mean of its own row and its character n-grams' rows.
 """
 
 import keras
@@ -13,9 +16,10 @@ import numpy as np
 import tensorflow as tf
 
 from sg_keras import noise, objectives
+from sg_keras import optimizers  # noqa: F401  (a compiled model saves its RowSGD)
 from sg_keras import schedules  # noqa: F401  (a compiled model saves its LinearDecay)
-from sg_keras.layers import ContextSoftmax, InPlaceRandomUniform, WordEmbedding
-from sg_keras.variables import read_in_place
+from sg_keras.layers import ContextSoftmax, InPlaceRandomUniform, SubwordEmbedding, WordEmbedding
+from sg_keras.variables import read_in_place, shards
 
 
 @keras.saving.register_keras_serializable(package="sg_keras")
@@ -31,6 +35,10 @@ class SkipGram(keras.Model):
       seed: seed of the initial vectors and of the noise sampler.
       noise_counts: word counts defining the noise distribution (needed to train
         with ``negative``/``sampled``; saved with the weights).
+      subwords: None (plain word2vec), or the SubwordEmbedding's shape as a dict
+        (``buckets``, ``min_n``, ``max_n``, ``num_pieces``, ``max_pieces``).
+      word_pieces: a new model's pieces (sg_keras.subwords.word_pieces, a RaggedTensor
+        [V, None]); ``subwords`` is then made from them and ``buckets``, ``min_n``, ``max_n``.
 
     ``gradient_rows_per_pair`` (not a setting of the model, but of how it is
     trained): ``negative``'s embedding gradient has one row per pair, as
@@ -48,7 +56,7 @@ class SkipGram(keras.Model):
     """
 
     def __init__(self, vocab_size, dim, loss="negative", negative=5, num_sampled=64,
-                 seed=None, noise_counts=None, **kwargs):
+                 seed=None, noise_counts=None, subwords=None, word_pieces=None, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.dim = dim
@@ -57,9 +65,19 @@ class SkipGram(keras.Model):
         self.num_sampled = num_sampled
         self.seed = seed
         self.gradient_rows_per_pair = False
-        self.embedding = WordEmbedding(
-            vocab_size, dim, name="embedding",
-            embeddings_initializer=InPlaceRandomUniform(-0.5 / dim, 0.5 / dim, seed=seed))
+        if word_pieces is not None:
+            lengths = word_pieces.row_lengths().numpy()
+            subwords = {**subwords, "num_pieces": int(lengths.sum()),
+                        "max_pieces": int(lengths.max())}
+        self.subwords = subwords
+        if subwords is None:
+            self.embedding = WordEmbedding(
+                vocab_size, dim, name="embedding",
+                embeddings_initializer=InPlaceRandomUniform(-0.5 / dim, 0.5 / dim, seed=seed))
+        else:  # fastText's initialisation
+            self.embedding = SubwordEmbedding(
+                vocab_size, dim=dim, name="embedding", **subwords,
+                embeddings_initializer=InPlaceRandomUniform(-1 / dim, 1 / dim, seed=seed))
         self.context_softmax = ContextSoftmax(vocab_size, name="context_softmax")
         # Cumulative noise distribution, for inverse-CDF sampling.
         self.noise_cdf = self.add_weight(
@@ -70,6 +88,8 @@ class SkipGram(keras.Model):
         self.noise_seed = keras.random.SeedGenerator(seed, name="noise_seed")
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.build((None,))
+        if word_pieces is not None:
+            self.embedding.assign_pieces(word_pieces)
 
     def build(self, input_shape):
         self.embedding.build(input_shape)
@@ -85,7 +105,7 @@ class SkipGram(keras.Model):
 
     @property
     def matrices(self):
-        """The two trained matrices as TF variables: [hidden layer, output kernel], [V, d] each.
+        """The two trained matrices as TF variables: [hidden layer, output kernel].
 
         Gathered from directly: a dense read of the whole matrix (as Embedding.call
         does) would make every step cost O(V).
@@ -110,33 +130,55 @@ class SkipGram(keras.Model):
             uniform = tf.random.stateless_uniform((self.num_sampled,), seed, maxval=cdf[-1])
         return noise.draw(cdf, uniform)
 
+    def hidden_losses(self, hidden, context, noise_seed=None):
+        """Loss of each pair under ``softmax`` or ``sampled``, from its centre word's
+        vector ``hidden`` [B, d] (differentiate with a GradientTape)."""
+        output = self.context_softmax.kernel.value
+        if self.loss_name == "softmax":
+            return objectives.softmax_losses(hidden, output, context)
+        return objectives.sampled_softmax(
+            hidden, output, context, self.noise_words(noise_seed),
+            lambda ids: noise.probability(self.noise_cdf.value, ids))
+
     def pair_losses(self, centre, context, noise_seed=None):
         """Loss of each (centre, context) pair under the model's objective: [B]."""
         centre, context = tf.cast(centre, tf.int64), tf.cast(context, tf.int64)
-        embeddings, output = self.matrices
-        if self.loss_name == "softmax":
-            return objectives.softmax_losses(embeddings, output, centre, context)
-        if self.loss_name == "sampled":
-            return objectives.sampled_softmax(
-                embeddings, output, centre, context, self.noise_words(noise_seed),
-                lambda ids: noise.probability(self.noise_cdf.value, ids))
-        return self.losses_and_gradients(centre, context, noise_seed)[0]
+        if self.loss_name == "negative":
+            return self.losses_and_gradients(centre, context, noise_seed)[0]
+        return self.hidden_losses(self.embedding.rows(centre), context, noise_seed)
 
     def losses_and_gradients(self, centre, context, noise_seed=None):
-        """(losses [B], gradients for ``matrices``) under the model's objective."""
+        """(losses [B], gradients for ``matrices``) under the model's objective.
+
+        The hidden layer's gradient is that of its rows (layers' ``row_gradient``):
+        for a SubwordEmbedding, fastText's update of every piece of a word.
+        Under a parameter server the output kernel's gradient of ``softmax`` and
+        ``sampled`` is a list, one per shard of the kernel.
+        """
         centre, context = tf.cast(centre, tf.int64), tf.cast(context, tf.int64)
-        embeddings, output = self.matrices
+        output = self.context_softmax.kernel.value
         if self.loss_name == "negative":
-            return objectives.negative_sampling(
-                embeddings, output, centre, context, self.noise_words(noise_seed),
+            losses, (ids, hidden_grad), output_grad = objectives.negative_sampling(
+                self.embedding.rows, output, centre, context, self.noise_words(noise_seed),
                 self.negative, pair_rows=self.gradient_rows_per_pair)
-        if self.loss_name == "softmax":
-            return objectives.softmax_cross_entropy(embeddings, output, centre, context)
-        with tf.GradientTape() as tape:
-            losses = self.pair_losses(centre, context, noise_seed)
-            total = tf.reduce_sum(losses)
-        return losses, tape.gradient(total, [self.embedding.embeddings,
-                                             self.context_softmax.kernel])
+        else:
+            hidden = self.embedding.rows(centre)
+            ids = centre
+            output_shards = shards(output)
+            if self.loss_name == "softmax" and len(output_shards) == 1:
+                losses, (hidden_grad, output_grad) = objectives.softmax_cross_entropy(
+                    hidden, output, context)
+            else:  # (a sharded kernel: its shards' gradients)
+                with tf.GradientTape() as tape:
+                    tape.watch(hidden)
+                    losses = self.hidden_losses(hidden, context, noise_seed)
+                    total = tf.reduce_sum(losses)
+                hidden_grad, *output_grad = tape.gradient(total, [hidden, *output_shards])
+                if len(output_grad) == 1:
+                    output_grad = output_grad[0]
+        return losses, [self.embedding.row_gradient(ids, hidden_grad,
+                                                    fixed_length=self.gradient_rows_per_pair),
+                        output_grad]
 
     def train_step(self, data):
         centre, context, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -151,16 +193,21 @@ class SkipGram(keras.Model):
         return {"loss": self.loss_tracker.result()}
 
     def word_vectors(self):
-        """The hidden-layer matrix [V, d] as read-only numpy: row i is word i's vector.
+        """The vocabulary's word vectors [V, d] as read-only numpy: row i is word i's vector.
 
         A snapshot of ``word_vectors_tensor()``, sharing its buffer.
         """
         return np.asarray(self.word_vectors_tensor())
 
     def word_vectors_tensor(self):
-        """The hidden-layer matrix [V, d] as a tensor, read in place (see read_in_place):
-        it takes no memory of its own until a training step updates the vectors."""
-        return read_in_place(self.embedding.embeddings)
+        """The word vectors [V, d] as a tensor: the hidden-layer matrix read in place (see
+        read_in_place: no memory of its own until a training step updates the vectors),
+        or with subwords each word's vector composed from its pieces."""
+        return self.embedding.word_vectors()
+
+    def ngram_vectors(self):
+        """The n-gram buckets' rows [buckets, d] as numpy (a model with subwords)."""
+        return np.asarray(self.embedding.ngram_vectors())
 
     def output_kernel(self):
         """The output layer's kernel [V, d] as numpy: row i scores word i as a context."""
@@ -169,4 +216,5 @@ class SkipGram(keras.Model):
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim,
                 "loss": self.loss_name, "negative": self.negative,
-                "num_sampled": self.num_sampled, "seed": self.seed}
+                "num_sampled": self.num_sampled, "seed": self.seed,
+                "subwords": self.subwords}

@@ -1,9 +1,12 @@
-"""The training objectives of the skip-gram model, as pure functions of its two matrices.
+"""The training objectives of the skip-gram model, as pure functions of its layers' values.
 
-Each takes the hidden-layer matrix ``embeddings`` [V, d] and the output layer's
-kernel ``output`` [V, d] (variables, sharded or not) and a batch of
-(centre, context) id pairs, and returns each pair's loss [B]; the two with
-hand-derived gradients also return those, as IndexedSlices where rows are touched:
+Each takes the centre words' vectors (the hidden layer's rows ``hidden`` [B, d], or
+for ``negative`` the function ``input_rows`` that gathers them: sg_keras.layers'
+``rows``) and the output layer's kernel ``output`` [V, d] (a variable, sharded or
+not) and a batch of (centre, context) id pairs, and returns each pair's loss [B];
+the two with hand-derived gradients also return those: the hidden rows' gradient
+(which the hidden layer turns into its matrix's update) and the output kernel's,
+as IndexedSlices where rows are touched:
 
 * :func:`softmax_cross_entropy`: the exact model, the tutorial's full softmax
   (cost grows with V);
@@ -31,8 +34,8 @@ def _dense_shape(matrix):
     return tf.constant(matrix.shape.as_list(), tf.int64)
 
 
-def softmax_cross_entropy(embeddings, output, centre, context):
-    """Per-pair losses [B] and gradients [embeddings, output] of the full softmax.
+def softmax_cross_entropy(hidden, output, context):
+    """Per-pair losses [B] and gradients (hidden [B, d], output [V, d]) of the full softmax.
 
     With p = softmax(h·Wᵀ) the logits' gradient is p - onehot(context); taken
     from TF's softmax op, this is faster on CPU than the fused
@@ -40,19 +43,17 @@ def softmax_cross_entropy(embeddings, output, centre, context):
     -log p[context], p floored at float32's smallest normal number (so a loss
     is at most 87.3).
     """
-    hidden = rows(embeddings, centre)
     probabilities = tf.nn.softmax(tf.matmul(hidden, output, transpose_b=True))
     targets = tf.stack([tf.range(tf.size(context, out_type=tf.int64)), context], axis=1)
     losses = -tf.math.log(tf.maximum(tf.gather_nd(probabilities, targets),
                                      np.finfo(np.float32).tiny))
     logits_grad = tf.tensor_scatter_nd_sub(probabilities, targets, tf.ones_like(losses))
     # (hᵀ·g)ᵀ rather than gᵀ·h: the same product, faster with g ([B, V]) not transposed.
-    return losses, [tf.IndexedSlices(tf.matmul(logits_grad, output), centre,
-                                     _dense_shape(embeddings)),
-                    tf.transpose(tf.matmul(hidden, logits_grad, transpose_a=True))]
+    return losses, (tf.matmul(logits_grad, output),
+                    tf.transpose(tf.matmul(hidden, logits_grad, transpose_a=True)))
 
 
-def sampled_softmax(embeddings, output, centre, context, sampled, noise_probability):
+def sampled_softmax(hidden, output, context, sampled, noise_probability):
     """Per-pair losses [B] of the sampled softmax over the noise words ``sampled`` [S].
 
     ``noise_probability(ids)``: each word's probability under the noise distribution.
@@ -61,22 +62,24 @@ def sampled_softmax(embeddings, output, centre, context, sampled, noise_probabil
     num_sampled = sampled.shape[0]
     return tf.nn.sampled_softmax_loss(
         weights=output, biases=tf.zeros([output.shape[0]]),
-        labels=context[:, None], inputs=rows(embeddings, centre),
+        labels=context[:, None], inputs=hidden,
         num_sampled=num_sampled, num_classes=output.shape[0],
         sampled_values=(sampled, num_sampled * noise_probability(context)[:, None],
                         num_sampled * noise_probability(sampled)))
 
 
-def softmax_losses(embeddings, output, centre, context):
+def softmax_losses(hidden, output, context):
     """Per-pair losses [B] of the full softmax, for a GradientTape (sharded weights)."""
-    logits = tf.matmul(rows(embeddings, centre), output, transpose_b=True)
+    logits = tf.matmul(hidden, output, transpose_b=True)
     return tf.nn.sparse_softmax_cross_entropy_with_logits(context, logits)
 
 
-def negative_sampling(embeddings, output, centre, context, noise, negative, pair_rows=False):
-    """Per-pair losses [B] and gradients [embeddings, output] of negative sampling.
+def negative_sampling(input_rows, output, centre, context, noise, negative, pair_rows=False):
+    """Per-pair losses [B] and gradients of negative sampling.
 
-    ``noise`` [S]: the batch's noise words; ``negative``: k. The gradients are
+    ``input_rows(ids)``: the centre words' vectors; ``noise`` [S]: the batch's noise
+    words; ``negative``: k. Returns (losses, (hidden ids, hidden gradient), output
+    gradient): the gradient of the vectors of the words ``hidden ids``. The gradients are
     word2vec.c's updates, written out: with g = σ(logit) - label, a hidden row
     moves along g·(output row) and an output row along g·(hidden row). Faster
     than a GradientTape.
@@ -98,7 +101,7 @@ def negative_sampling(embeddings, output, centre, context, noise, negative, pair
     run_centre = tf.boolean_mask(centre, starts)
     run_count = tf.size(run_centre)
     run_pairs = tf.math.segment_sum(tf.ones([pair_count]), run)  # pairs in each run
-    run_hidden = rows(embeddings, run_centre)
+    run_hidden = input_rows(run_centre)
     hidden = tf.gather(run_hidden, run)
     context_rows = rows(output, context)
     noise_rows = rows(output, noise)
@@ -143,6 +146,5 @@ def negative_sampling(embeddings, output, centre, context, noise, negative, pair
         hidden_ids = run_centre
     output_grad = tf.concat([positive_grad[:, None] * hidden,
                              tf.matmul(noise_grad, run_hidden, transpose_a=True)], axis=0)
-    return losses, [tf.IndexedSlices(hidden_grad, hidden_ids, _dense_shape(embeddings)),
-                    tf.IndexedSlices(output_grad, tf.concat([context, noise], 0),
-                                     _dense_shape(output))]
+    return losses, (hidden_ids, hidden_grad), tf.IndexedSlices(
+        output_grad, tf.concat([context, noise], 0), _dense_shape(output))

@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from sg_keras import corpus, objectives, pairs, process, strategies
+from sg_keras import corpus, objectives, pairs, process, strategies, subwords
 from sg_keras import backup as backup_lib
 from sg_keras.callbacks import (EmbeddingProjector, LatestWeights, NearestNeighbourSummary,
                                 StopOnDivergence, TrainingSpeed, WordVectorEvaluation,
@@ -23,6 +23,7 @@ from sg_keras.corpus import Corpus, ShardedCorpus, sentences_per_block
 from sg_keras.errors import UsageError
 from sg_keras.model import SkipGram
 from sg_keras.model_dir import ModelDir
+from sg_keras.optimizers import RowSGD
 from sg_keras.schedules import LinearDecay
 from sg_keras.vocab import count_vocabulary
 
@@ -100,18 +101,22 @@ STEP_FLOATS = 8
 def check_run_memory(config, vocab_size):
     """Refuses (UsageError) a run whose model, step or pipeline the machine cannot hold.
 
-    An estimate of the peak, from the sizes the settings give: both [V, d] matrices
-    and a copy of one while saving; a step's [batch, dim] and [batch, num_sampled]
-    tensors ([batch, V] for ``softmax``); two blocks' neighbour matrices in flight.
+    An estimate of the peak, from the sizes the settings give: both matrices ([V, d],
+    or [V + buckets, d] for the hidden layer with subwords) and a copy of one while
+    saving; a step's [batch, dim] and [batch, num_sampled] tensors ([batch, V] for
+    ``softmax``); two blocks' neighbour matrices in flight.
     """
     words, dim, batch = vocab_size, config.dim, config.batch_size
-    model = 3 * 4 * words * dim
+    hidden_rows = words + (config.buckets if config.subwords else 0)
+    model = 4 * dim * (2 * hidden_rows + words)
     step = 4 * batch * STEP_FLOATS * (dim + config.num_sampled)
     if config.loss == "softmax":
         step += 4 * batch * STEP_FLOATS * words
     pipeline = 2 * pairs.neighbour_matrix_bytes(BLOCK_TOKENS, config.window)
     what = (f"--dim={dim} --batch_size={batch} --num_sampled={config.num_sampled} "
             f"--window={config.window} --loss={config.loss}")
+    if config.subwords:
+        what += f" --buckets={config.buckets}"
     process.check_memory(model + step + pipeline,
                          f"{what} with {words:,} words" if words else what)
 
@@ -134,10 +139,17 @@ def prepare_vocabulary(config):
 
 
 def build_model(config, vocab):
-    """The untrained SkipGram of a config and vocabulary."""
+    """The untrained SkipGram of a config and vocabulary (with its words' n-grams when
+    the config has subwords)."""
+    options = {}
+    if config.subwords:
+        options["subwords"] = {"buckets": config.buckets, "min_n": config.min_n,
+                               "max_n": config.max_n}
+        options["word_pieces"] = subwords.word_pieces(vocab.words, config.min_n,
+                                                      config.max_n, config.buckets)
     return SkipGram(len(vocab), config.dim, loss=config.loss, negative=config.negative,
                     num_sampled=config.num_sampled, seed=config.seed,
-                    noise_counts=vocab.counts)
+                    noise_counts=vocab.counts, **options)
 
 
 def _write_run(config, model_dir, vocab, counts):
@@ -201,7 +213,7 @@ def _train(config, strategy, model_dir, evaluations, extra_callbacks):
         strategy.whole_executions), config.batch_size, config.backup_interval)
     with strategy.scope():
         model = build_model(config, vocab)
-        model.compile(optimizer=keras.optimizers.SGD(LinearDecay(
+        model.compile(optimizer=RowSGD(LinearDecay(
             config.learning_rate, schedule.steps_per_epoch * schedule.epochs)),
             steps_per_execution=schedule.steps_per_execution)
     for callback in evaluations:

@@ -51,3 +51,21 @@ def save_in_place(variables, store):
     """
     for index, variable in enumerate(variables):
         store[str(index)] = np.asarray(read_in_place(variable))
+
+
+def subtract_rows(variable, update):
+    """``variable[update.indices] -= update.values``, repeated indices summed.
+
+    TensorFlow's ScatterSub kernel costs ~5 times its ScatterUpdate per row (a
+    row-wise Eigen expression against a copy): the rows are summed per index
+    (sorted, then segment sums), gathered, and assigned back.
+    """
+    indices = tf.cast(update.indices, tf.int64)
+    order = tf.argsort(indices, stable=True)
+    sorted_indices = tf.gather(indices, order)
+    starts = tf.concat([tf.ones([1], tf.bool), sorted_indices[1:] != sorted_indices[:-1]],
+                       0)[:tf.size(indices)]
+    unique = tf.boolean_mask(sorted_indices, starts)
+    sums = tf.math.segment_sum(tf.gather(update.values, order),
+                               tf.cumsum(tf.cast(starts, tf.int64)) - 1)
+    variable.scatter_update(tf.IndexedSlices(rows(variable, unique) - sums, unique))
