@@ -81,16 +81,19 @@ def _similar(words):
     top = 10 if FLAGS.top is None else FLAGS.top
     if top < 1:
         raise UsageError(f"--top must be at least 1, got {top}")
-    trained = ModelDir(FLAGS.model_dir).load()
-    word_vectors = WordVectors(trained.vocab.words, trained.model.word_vectors())
+    model_dir = ModelDir(FLAGS.model_dir)
+    tokenizer = model_dir.read_record()["settings"]["tokenizer"]
+    word_vectors = WordVectors.from_model_dir(FLAGS.model_dir)
     missing = 0
     for word in words:
-        key = text.normalize_word(word, trained.settings["tokenizer"])
-        if key not in word_vectors:
-            print(f"{word}: not in the vocabulary", file=sys.stderr)
+        key = text.normalize_word(word, tokenizer)
+        if not word_vectors.has_vector(key):
+            reason = " and has no character n-grams" if word_vectors.has_subwords else ""
+            print(f"{word}: not in the vocabulary{reason}", file=sys.stderr)
             missing += 1
             continue
-        print(f"{key}:")
+        print(f"{key}:" if key in word_vectors else f"{key} (not in the vocabulary: "
+              "from its character n-grams):")
         for neighbour, score in word_vectors.most_similar(key, top):
             print(f"  {neighbour:<20} {score:.4f}")
     return 1 if missing else 0
@@ -161,7 +164,7 @@ def _evaluate(args):
 
 
 def _export(args):
-    from sg_keras import export, text
+    from sg_keras import export, fasttext_format, text
 
     if args:
         raise UsageError(f"export takes no positional arguments, got {' '.join(args)}")
@@ -174,7 +177,8 @@ def _export(args):
     else:
         text.check_tokenizer(FLAGS.tokenizer)
         path = export.export_vectors(FLAGS.vectors, FLAGS.export_dir, FLAGS.tokenizer)
-        print("no `context` signature: a word2vec file has no output layer")
+        if not fasttext_format.is_fasttext_model(FLAGS.vectors):
+            print("no `context` signature: a word2vec file has no output layer")
     print(f"exported {path}")
     return 0
 

@@ -6,6 +6,11 @@ Semantics follow gensim's ``KeyedVectors.evaluate_word_analogies`` and
 (the most frequent case variant of a word stands for it), the three question
 words are excluded from the answers, and questions or pairs with unknown words
 are skipped and counted. Analogies are answered in batches of matrix products.
+
+With subwords (sg_keras.WordVectors.has_subwords), word pairs are scored for every
+word with a vector, unseen words from their n-grams; analogies keep gensim's rule
+(questions and answers among the ``restrict_vocab`` most frequent words), so that
+analogy accuracy means the same with and without subwords.
 """
 
 import csv
@@ -217,22 +222,46 @@ def _answer(unit, fold_ids, abc, method):
 
 
 def word_pairs(word_vectors, path, restrict_vocab=300000):
-    """Spearman and Pearson correlation of sg_keras.WordVectors' cosines with human scores."""
+    """Spearman and Pearson correlation of sg_keras.WordVectors' cosines with human scores.
+
+    A pair with a word outside the ``restrict_vocab`` most frequent words is skipped
+    and counted in ``oov``, as gensim does, unless the vectors have subwords: such a
+    word then gets its vector (its row, or its n-grams' mean as written in the file),
+    and ``oov`` counts only pairs with a word without n-grams.
+    """
     words = word_vectors.words
     limit, folded = _restricted(words, restrict_vocab)
-    known, human, oov = [], [], 0
-    for first, second, score in read_word_pairs(path):
-        if first.upper() not in folded or second.upper() not in folded:
+    pairs = read_word_pairs(path)
+    others = {}  # words outside the restricted vocabulary → their vector
+    if word_vectors.has_subwords:
+        unseen = sorted({word for pair in pairs for word in pair[:2]
+                         if word.upper() not in folded})
+        composed, found = word_vectors.unseen_vectors(unseen)
+        for word, vector, has_ngrams in zip(unseen, composed, found):
+            if word in word_vectors.index:
+                others[word] = word_vectors.vectors[word_vectors.index[word]]
+            elif has_ngrams:
+                others[word] = vector
+    unit = _unit_rows(word_vectors, limit).numpy()
+
+    def unit_vector(word):
+        if word.upper() in folded:
+            return unit[folded[word.upper()]]
+        vector = others[word]
+        norm = np.linalg.norm(vector)
+        return vector / norm if norm else vector
+
+    firsts, seconds, human, oov = [], [], [], 0
+    for first, second, score in pairs:
+        if not all(w.upper() in folded or w in others for w in (first, second)):
             oov += 1
             continue
-        known.append((folded[first.upper()], folded[second.upper()]))
+        firsts.append(unit_vector(first))
+        seconds.append(unit_vector(second))
         human.append(score)
-    if len(known) < 2:
-        return SimilarityResult(float("nan"), float("nan"), len(known), oov)
-    unit = _unit_rows(word_vectors, limit)
-    ids = np.array(known)
-    model = tf.reduce_sum(tf.gather(unit, ids[:, 0]) * tf.gather(unit, ids[:, 1]), axis=1)
-    model = model.numpy().astype(np.float64).tolist()
+    if len(human) < 2:
+        return SimilarityResult(float("nan"), float("nan"), len(human), oov)
+    model = np.sum(np.array(firsts, np.float64) * np.array(seconds, np.float64), axis=1).tolist()
     import scipy.stats  # here, not at the top: it adds memory and start-up time to `train`
     return SimilarityResult(float(scipy.stats.spearmanr(human, model)[0]),
                             float(scipy.stats.pearsonr(human, model)[0]), len(model), oov)

@@ -24,6 +24,13 @@ find ``soviet`` with the ``unicode`` tokeniser, and ``"new york"`` is found only
 a vocabulary word normalises to ``new york`` (such as ``New_York`` in GoogleNews
 vectors; never for a trained vocabulary, whose words are single tokens). A string
 that normalises to nothing (empty, whitespace, punctuation) is out of vocabulary.
+
+With subwords (a model trained with ``--max_n``, a fastText ``.bin``), the export also
+holds the n-gram buckets' vectors, and a key not in the vocabulary is answered from
+its character n-grams in-graph (sg_keras.subwords: fastText's n-grams and hash, core
+TensorFlow ops): ``in_vocabulary`` stays false for it, but ``lookup`` gives its
+vector and ``nearest``, ``analogy`` and ``context`` answer it. A key without any
+n-gram (shorter than ``min_n`` - 2 characters) still gets zeros and empty answers.
 """
 
 import os
@@ -33,10 +40,11 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from sg_keras import neighbours, text, vectors
+from sg_keras import fasttext_format, neighbours, subwords, text, vectors
 from sg_keras.errors import UsageError
 from sg_keras.io_utils import atomic_directory, first_missing, make_readable, remove_empty_dirs
 from sg_keras.model_dir import ModelDir
+from sg_keras.word_vectors import WordVectors
 
 VOCAB_ASSET = "vocab.txt"
 KEYS_ASSET = "vocab_keys.tsv"
@@ -87,12 +95,19 @@ class WordVectorServer(tf.Module):
       tokenizer: the training tokeniser (see sg_keras.text.TOKENIZERS).
       asset_dir: an existing directory for the vocabulary asset files (the
         SavedModel copies them into its ``assets/``).
+      ngram_vectors: [buckets, d] float32 n-gram vectors (subwords), or None.
+      min_n, max_n: the n-gram lengths of ``ngram_vectors``.
     """
 
-    def __init__(self, words, embeddings, tokenizer, asset_dir):
+    def __init__(self, words, embeddings, tokenizer, asset_dir, ngram_vectors=None, min_n=0,
+                 max_n=0):
         super().__init__()
         self.tokenizer = tokenizer
         self.vocab_size = embeddings.shape[0]
+        self.min_n, self.max_n = min_n, max_n
+        self.ngram_vectors = None
+        if ngram_vectors is not None:
+            self.ngram_vectors = tf.Variable(ngram_vectors, trainable=False, name="ngram_vectors")
         self.embeddings = tf.Variable(embeddings, trainable=False, name="embeddings")
         self.inverse_norms = tf.Variable(neighbours.inverse_norms(self.embeddings),
                                          trainable=False, name="inverse_norms")
@@ -112,9 +127,23 @@ class WordVectorServer(tf.Module):
         return {"serving_default": self.lookup, "lookup": self.lookup,
                 "nearest": self.nearest, "analogy": self.analogy}
 
-    def _rows(self, words):
-        """Row of each query string [N] (int64), -1 when out of vocabulary."""
-        return self.word_rows.lookup(query_keys(words, self.tokenizer))
+    def _queries(self, words):
+        """(row [N] int64, -1 out of vocabulary; vector [N, d]; in_vocabulary [N];
+        answered [N]: in the vocabulary, or composed from its n-grams) of each query."""
+        keys = query_keys(words, self.tokenizer)
+        rows = self.word_rows.lookup(keys)
+        known = rows >= 0
+        vectors = tf.gather(self._read()[0], tf.maximum(rows, 0))
+        if self.ngram_vectors is None:
+            return rows, tf.where(known[:, None], vectors, 0.0), known, known
+        ngram_vectors = self.ngram_vectors.value()
+        has_ngrams = (keys != "") & (subwords.ngram_buckets(
+            keys, self.min_n, self.max_n, tf.shape(ngram_vectors, out_type=tf.int64)[0]
+        ).row_lengths() > 0)
+        unseen = subwords.unseen_word_vectors(keys, ngram_vectors, self.min_n, self.max_n)
+        answered = known | has_ngrams
+        vectors = tf.where(known[:, None], vectors, tf.where(answered[:, None], unseen, 0.0))
+        return rows, vectors, known, answered
 
     def _read(self):
         """(embeddings [V, d], inverse norms [V]), read whole.
@@ -124,33 +153,31 @@ class WordVectorServer(tf.Module):
         """
         return self.embeddings.value(), self.inverse_norms.value()
 
-    def _top(self, scores, k, known, words_name, scores_name):
-        """The k best words of each row; rows of unknown queries are "" and 0."""
+    def _top(self, scores, k, answered, known, words_name, scores_name):
+        """The k best words of each row; rows of unanswered queries are "" and 0."""
         best = tf.math.top_k(scores, k)
         found = self.row_words.lookup(tf.cast(best.indices, tf.int64))
-        return {words_name: tf.where(known[:, None], found, ""),
-                scores_name: tf.where(known[:, None], best.values, 0.0),
+        return {words_name: tf.where(answered[:, None], found, ""),
+                scores_name: tf.where(answered[:, None], best.values, 0.0),
                 "in_vocabulary": known}
 
     @tf.function(input_signature=[_WORDS])
     def lookup(self, words):
         """words [N] → embeddings [N, d] (zeros when unknown), in_vocabulary [N]."""
-        rows = self._rows(words)
-        known = rows >= 0
-        embeddings = tf.gather(self._read()[0], tf.maximum(rows, 0))
-        return {"embeddings": tf.where(known[:, None], embeddings, 0.0), "in_vocabulary": known}
+        _, vectors, known, _ = self._queries(words)
+        return {"embeddings": vectors, "in_vocabulary": known}
 
     @tf.function(input_signature=[_WORDS, _K])
     def nearest(self, words, k):
         """words [N], k → neighbors [N, k], scores [N, k] (cosine), in_vocabulary [N]."""
         k = _number_of_results(k, self.vocab_size - 1, "the vocabulary minus the query word")
         vectors, inverse_norms = self._read()
-        rows = self._rows(words)
-        safe_rows = tf.maximum(rows, 0)
-        queries = neighbours.unit_rows(vectors, inverse_norms, safe_rows)
-        scores = neighbours.exclude(neighbours.cosines(vectors, inverse_norms, queries),
-                                    safe_rows[:, None])
-        return self._top(scores, k, rows >= 0, "neighbors", "scores")
+        rows, query_vectors, known, answered = self._queries(words)
+        queries = query_vectors * neighbours.inverse_norms(query_vectors)[:, None]
+        scores = neighbours.cosines(vectors, inverse_norms, queries)
+        scores = tf.where(known[:, None], neighbours.exclude(scores, tf.maximum(rows, 0)[:, None]),
+                          scores)
+        return self._top(scores, k, answered, known, "neighbors", "scores")
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="a"),
                                   tf.TensorSpec([None], tf.string, name="b"),
@@ -168,13 +195,17 @@ class WordVectorServer(tf.Module):
                                           "must have the same length")]):
             k = _number_of_results(k, self.vocab_size - 3, "the vocabulary minus a, b and c")
         vectors, inverse_norms = self._read()
-        rows = tf.stack([self._rows(a), self._rows(b), self._rows(c)], axis=1)
-        safe_rows = tf.maximum(rows, 0)
-        a_unit, b_unit, c_unit = (neighbours.unit_rows(vectors, inverse_norms, safe_rows[:, i])
-                                  for i in range(3))
-        scores = neighbours.exclude(
-            neighbours.cosines(vectors, inverse_norms, b_unit - a_unit + c_unit), safe_rows)
-        return self._top(scores, k, tf.reduce_all(rows >= 0, axis=1), "d", "scores")
+        queries = [self._queries(words) for words in (a, b, c)]
+        a_unit, b_unit, c_unit = (
+            query_vectors * neighbours.inverse_norms(query_vectors)[:, None]
+            for _, query_vectors, _, _ in queries)
+        scores = neighbours.cosines(vectors, inverse_norms, b_unit - a_unit + c_unit)
+        for rows, _, known, _ in queries:  # a, b and c are never answers
+            scores = tf.where(known[:, None],
+                              neighbours.exclude(scores, tf.maximum(rows, 0)[:, None]), scores)
+        answered = tf.reduce_all(tf.stack([query[3] for query in queries]), axis=0)
+        known = tf.reduce_all(tf.stack([query[2] for query in queries]), axis=0)
+        return self._top(scores, k, answered, known, "d", "scores")
 
 
 class SkipGramServer(WordVectorServer):
@@ -183,8 +214,8 @@ class SkipGramServer(WordVectorServer):
     ``output_kernel`` [V, d] is the output layer (logits = vector @ kernel^T).
     """
 
-    def __init__(self, words, embeddings, tokenizer, asset_dir, output_kernel):
-        super().__init__(words, embeddings, tokenizer, asset_dir)
+    def __init__(self, words, embeddings, tokenizer, asset_dir, output_kernel, **subword_args):
+        super().__init__(words, embeddings, tokenizer, asset_dir, **subword_args)
         self.output_kernel = tf.Variable(output_kernel, trainable=False, name="output_kernel")
 
     def signatures(self):
@@ -197,10 +228,9 @@ class SkipGramServer(WordVectorServer):
         The k most probable context words P(context | word) of the output layer.
         """
         k = _number_of_results(k, self.vocab_size, "the vocabulary size")
-        rows = self._rows(words)
-        hidden = tf.gather(self._read()[0], tf.maximum(rows, 0))
+        _, hidden, known, answered = self._queries(words)
         probabilities = tf.nn.softmax(tf.matmul(hidden, self.output_kernel, transpose_b=True))
-        return self._top(probabilities, k, rows >= 0, "words", "probabilities")
+        return self._top(probabilities, k, answered, known, "words", "probabilities")
 
 
 def served_word(word):
@@ -276,10 +306,13 @@ def _check_vectors(words, embeddings, output_kernel):
                          f"the word vectors {embeddings.shape}")
 
 
-def export(export_dir, words, embeddings, tokenizer="unicode", output_kernel=None):
+def export(export_dir, words, embeddings, tokenizer="unicode", output_kernel=None,
+           ngram_vectors=None, min_n=0, max_n=0):
     """Writes the serving SavedModel to export_dir/VERSION; returns that path.
 
     Without ``output_kernel`` (imported vectors) there is no ``context`` signature.
+    With ``ngram_vectors`` [buckets, d] (n-grams of ``min_n`` … ``max_n`` characters),
+    unseen words are answered from their n-grams.
     On any error nothing is left behind, not even a newly created export_dir.
     """
     text.check_tokenizer(tokenizer)
@@ -293,17 +326,22 @@ def export(export_dir, words, embeddings, tokenizer="unicode", output_kernel=Non
         raise UsageError(f"--export_dir {export_dir} exists and is not a directory")
     created = first_missing(export_dir)
     path = os.path.join(export_dir, str(next_version(export_dir)))
+    subword_args = {}
+    if ngram_vectors is not None:
+        subword_args = {"ngram_vectors": np.asarray(ngram_vectors, np.float32), "min_n": min_n,
+                        "max_n": max_n}
     try:
         with tempfile.TemporaryDirectory(prefix="sg-keras-export-") as staging:
             if output_kernel is None:
-                server = WordVectorServer(words, embeddings, tokenizer, staging)
+                server = WordVectorServer(words, embeddings, tokenizer, staging, **subword_args)
             else:
-                server = SkipGramServer(words, embeddings, tokenizer, staging, output_kernel)
+                server = SkipGramServer(words, embeddings, tokenizer, staging, output_kernel,
+                                        **subword_args)
             signatures = server.signatures()
             with atomic_directory(path) as partial:
                 tf.saved_model.save(server, partial, signatures=signatures)
                 _write_extras(os.path.join(partial, EXTRA_DIR), os.path.basename(export_dir),
-                              signatures, words, embeddings)
+                              signatures, words, embeddings, with_unseen=bool(subword_args))
                 make_readable(partial)
     except BaseException:
         if created:
@@ -312,10 +350,21 @@ def export(export_dir, words, embeddings, tokenizer="unicode", output_kernel=Non
     return path
 
 
-def _write_extras(directory, model_name, signatures, words, embeddings):
+def unseen_example(words):
+    """A word not in ``words``, made from its first two (for warmup requests and examples)."""
+    known = set(words)
+    candidates = [words[0] + "s", words[0] + words[1], words[1] + words[0] + "s"]
+    return next((word for word in candidates if word not in known),
+                "".join(words[:4]) + "s")
+
+
+def _write_extras(directory, model_name, signatures, words, embeddings, with_unseen):
+    """The warmup requests (about an unseen word too, with subwords), vectors.bin, the
+    projector's files."""
     os.makedirs(directory)
+    queries = words[:3] + ([unseen_example(words)] if with_unseen else [])
     with tf.io.TFRecordWriter(os.path.join(directory, WARMUP_FILE)) as writer:
-        for log in warmup_requests(model_name, signatures, words[:3], len(words)):
+        for log in warmup_requests(model_name, signatures, queries, len(words)):
             writer.write(log.SerializeToString())
     vectors.save_word2vec_binary(os.path.join(directory, BINARY_VECTORS), words, embeddings)
     vectors.save_projector_tsv(directory, words[:PROJECTOR_WORDS], embeddings[:PROJECTOR_WORDS])
@@ -341,12 +390,19 @@ def export_trained(model_dir, export_dir):
     TensorShape([1, 2])
     """
     trained = ModelDir(model_dir).load()
-    return export(export_dir, trained.vocab.words, trained.model.word_vectors(),
-                  trained.settings["tokenizer"], trained.model.output_kernel())
+    model = trained.model
+    subword_args = {}
+    if model.subwords is not None:
+        subword_args = {"ngram_vectors": model.ngram_vectors(), "min_n": model.subwords["min_n"],
+                        "max_n": model.subwords["max_n"]}
+    return export(export_dir, trained.vocab.words, model.word_vectors(),
+                  trained.settings["tokenizer"], model.output_kernel(), **subword_args)
 
 
 def export_vectors(vectors_path, export_dir, tokenizer="unicode"):
-    """Exports a word2vec text or binary file (no ``context`` signature); returns the path.
+    """Exports a word2vec text or binary file (no ``context`` signature) or a fastText
+    ``.bin`` model (with its n-grams, and ``context`` for its ns and softmax models);
+    returns the path.
 
     Example:
 
@@ -360,6 +416,11 @@ def export_vectors(vectors_path, export_dir, tokenizer="unicode"):
     >>> served.signatures["nearest"](words=tf.constant(["king"]), k=tf.constant(1))["neighbors"]
     <tf.Tensor: shape=(1, 1), dtype=string, numpy=array([[b'queen']], dtype=object)>
     """
+    if fasttext_format.is_fasttext_model(vectors_path):
+        model = fasttext_format.load(vectors_path)
+        word_vectors = WordVectors.from_fasttext(model)
+        return export(export_dir, word_vectors.words, word_vectors.vectors, tokenizer,
+                      model.output_matrix, word_vectors.ngram_vectors, model.min_n, model.max_n)
     words, matrix = vectors.load_word2vec(vectors_path)
     return export(export_dir, words, matrix, tokenizer)
 

@@ -13,11 +13,9 @@ Each is a registered Keras class (package ``sg_keras``): they serialise with
 import keras
 import tensorflow as tf
 
+from sg_keras import subwords
 from sg_keras.variables import read_in_place, rows, save_in_place
 
-# Words composed at a time by ``SubwordEmbedding.word_vectors``: bounds the gathered
-# piece rows held at once (~15 pieces a word).
-_COMPOSE_WORDS = 8192
 
 
 @keras.saving.register_keras_serializable(package="sg_keras")
@@ -101,7 +99,6 @@ class SubwordEmbedding(keras.layers.Layer):
 
     Example:
 
-    >>> from sg_keras import subwords
     >>> pieces = subwords.word_pieces(["ab", "b"], min_n=3, max_n=3, buckets=10)
     >>> layer = SubwordEmbedding(vocab_size=2, buckets=10, dim=4, num_pieces=5, max_pieces=3,
     ...                          min_n=3, max_n=3)
@@ -151,6 +148,10 @@ class SubwordEmbedding(keras.layers.Layer):
         pieces, owners = self._pieces(ids)  # every word has a piece: its own row
         return tf.math.segment_mean(rows(self.embeddings.value, pieces), owners)
 
+    def word_pieces(self):
+        """The words' pieces as a RaggedTensor [V, None] (subwords.word_pieces)."""
+        return tf.RaggedTensor.from_row_splits(self.piece_rows.value, self.piece_splits.value)
+
     def row_gradient(self, ids, hidden_gradient, fixed_length=False):
         """The update of the matrix for the gradient [n, d] of ``rows(ids)``: every piece row
         of word ``ids[i]`` gets row i undivided (fastText's update).
@@ -178,9 +179,7 @@ class SubwordEmbedding(keras.layers.Layer):
 
     def word_vectors(self):
         """The [V, d] vectors of the vocabulary's words, composed from their pieces."""
-        return tf.concat([self.rows(tf.range(start, min(start + _COMPOSE_WORDS,
-                                                         self.vocab_size)))
-                          for start in range(0, self.vocab_size, _COMPOSE_WORDS)], axis=0)
+        return subwords.vocabulary_vectors(read_in_place(self.embeddings), self.word_pieces())
 
     def ngram_vectors(self):
         """The [buckets, d] n-gram rows, read in place."""

@@ -15,6 +15,8 @@ first, then the ``buckets`` n-gram rows, so n-gram bucket b is row V + b.
 
 import tensorflow as tf
 
+from sg_keras.variables import rows
+
 BEGIN_OF_WORD = "<"
 END_OF_WORD = ">"
 END_OF_SENTENCE = "</s>"  # fastText's end-of-line token: it has no n-grams
@@ -114,3 +116,39 @@ def word_pieces(words, min_n, max_n, buckets, chunk=16384):
         ngram_rows = ngram_buckets(part, min_n, max_n, buckets) + vocab_size
         parts.append(tf.concat([tf.RaggedTensor.from_tensor(own_rows), ngram_rows], axis=1))
     return tf.concat(parts, axis=0)
+
+
+def mean_rows(matrix, pieces):
+    """The mean of each word's rows ``pieces`` (a RaggedTensor [N, None]) of ``matrix``: [N, d].
+
+    A word without pieces gets zeros (fastText's vector of a word with no n-gram).
+
+    Example:
+
+    >>> matrix = tf.constant([[1.0, 0.0], [3.0, 2.0], [0.0, 4.0]])
+    >>> mean_rows(matrix, tf.ragged.constant([[0, 1], [2], []], tf.int64)).numpy().tolist()
+    [[2.0, 1.0], [0.0, 4.0], [0.0, 0.0]]
+    """
+    return tf.math.unsorted_segment_mean(rows(matrix, pieces.flat_values), pieces.value_rowids(),
+                                         pieces.nrows())
+
+
+def unseen_word_vectors(words, ngram_matrix, min_n, max_n):
+    """The vectors of words not in the vocabulary [N, d]: the mean of their n-grams' rows
+    of ``ngram_matrix`` [buckets, d] (zeros for a word without n-grams).
+
+    Example:
+
+    >>> vectors = unseen_word_vectors(tf.constant(["abc", ""]), tf.ones([10, 2]), 3, 3)
+    >>> vectors.numpy().tolist()
+    [[1.0, 1.0], [0.0, 0.0]]
+    """
+    buckets = ngram_buckets(words, min_n, max_n, tf.shape(ngram_matrix, out_type=tf.int64)[0])
+    return mean_rows(ngram_matrix, buckets)
+
+
+def vocabulary_vectors(matrix, word_pieces, chunk=8192):
+    """Every vocabulary word's vector [V, d] from the whole matrix [V + buckets, d]:
+    ``chunk`` words at a time (bounding the gathered rows held at once)."""
+    return tf.concat([mean_rows(matrix, word_pieces[start:start + chunk])
+                      for start in range(0, int(word_pieces.nrows()), chunk)], axis=0)
