@@ -1,7 +1,12 @@
-"""Benchmark: sg-keras train, gensim and the TF tutorial approach on one corpus, in one run.
+"""Benchmark: sg-keras train, gensim, fastText and the TF tutorial approach on one corpus, in one run.
 
-    .venv/bin/python -m benchmarks.run [--corpus=PATH] [--epochs=1] [--systems=sg_keras,gensim,tutorial]
-        [--checkouts=../before,../after]
+    .venv/bin/python -m benchmarks.run [--corpus=PATH] [--epochs=1]
+        [--systems=sg_keras,gensim,fasttext,tutorial] [--checkouts=../before,../after]
+        [--max_n=6 --min_n=3 --buckets=2000000]
+
+--max_n (with --min_n, --buckets) trains sg-keras and fastText with character n-gram
+subwords (gensim's Word2Vec has none); fastText reads plain text only, so the
+corpus is decompressed once, before any run and untimed, for it.
 
 --checkouts adds one system per directory: sg-keras as that checkout's code
 (PYTHONPATH=DIR python -m sg_keras.cli train, this environment's packages), named
@@ -42,14 +47,18 @@ flags.DEFINE_integer("window", 5, "Window.")
 flags.DEFINE_integer("negative", 5, "Negative samples.")
 flags.DEFINE_float("sample", 1e-4, "Subsampling threshold.")
 flags.DEFINE_integer("min_count", 5, "Minimum count.")
-flags.DEFINE_integer("workers", 2, "gensim worker threads.")
+flags.DEFINE_integer("workers", 2, "gensim worker threads, fastText threads.")
+flags.DEFINE_integer("min_n", 3, "Shortest character n-gram (with --max_n).")
+flags.DEFINE_integer("max_n", 0, "Longest character n-gram: subwords for sg-keras and fastText; "
+                     "0 = none.")
+flags.DEFINE_integer("buckets", 2_000_000, "Hash buckets of the n-grams (with --max_n).")
 flags.DEFINE_integer("tutorial_words", 100_000, "Corpus slice for the TF tutorial approach.")
 flags.DEFINE_list("checkouts", [], "Other sg_keras checkouts to run as systems sg_keras@DIR.")
 flags.DEFINE_list("sg_keras_flags", [], "Extra flags for sg-keras train, e.g. --batch_size=8192.")
 flags.DEFINE_string("analogies", os.path.join(DATA, "questions-words.txt"), "Analogy file.")
 flags.DEFINE_list("similarity", [os.path.join(DATA, "wordsim353", "combined.csv"),
                                  os.path.join(DATA, "SimLex-999", "SimLex-999.txt")],
-                  "Word-pair files: WS-353, SimLex-999.")
+                  "Word-pair files, e.g. WS-353, SimLex-999, RW (../shared/data/rw/rw.txt).")
 flags.DEFINE_string("results", os.path.join(REPO, "benchmarks", "RESULTS.md"), "Results file.")
 flags.DEFINE_string("label", "", "A note for this run's section heading.")
 flags.DEFINE_integer("repeats", 1, "Runs of each system, interleaved (A B A B …); the table "
@@ -77,11 +86,26 @@ def count_words(path):
         return sum(len(line.split()) for line in f)
 
 
+def plain_text(corpus, workdir):
+    """The corpus as a plain-text file (fastText's input): itself, or decompressed once."""
+    if not corpus.endswith(".gz"):
+        return corpus
+    path = os.path.join(workdir, os.path.basename(corpus)[:-3])
+    if not os.path.exists(path):
+        import gzip
+        import shutil
+        with gzip.open(corpus, "rb") as source, open(path, "wb") as target:
+            shutil.copyfileobj(source, target)
+    return path
+
+
 def commands(workdir):
     """(name, command, environment, vectors file, raw words trained: corpus words x epochs)
     per system."""
     settings = dict(dim=FLAGS.dim, window=FLAGS.window, negative=FLAGS.negative,
                     sample=FLAGS.sample, min_count=FLAGS.min_count, epochs=FLAGS.epochs)
+    subword_flags = ([f"--min_n={FLAGS.min_n}", f"--max_n={FLAGS.max_n}",
+                      f"--buckets={FLAGS.buckets}"] if FLAGS.max_n else [])
     python = sys.executable
     sg_keras = os.path.join(os.path.dirname(python), "sg-keras")
     corpus_words = count_words(FLAGS.corpus) * FLAGS.epochs
@@ -89,13 +113,21 @@ def commands(workdir):
     def train(name, program):
         return ([*program, "train", f"--corpus={FLAGS.corpus}", f"--model_dir={workdir}/{name}",
                  "--tokenizer=whitespace", *[f"--{k}={v}" for k, v in settings.items()],
-                 *FLAGS.sg_keras_flags], f"{workdir}/{name}/vectors.txt", corpus_words)
+                 *subword_flags, *FLAGS.sg_keras_flags],
+                # with subwords, the model_dir (unseen words from its n-grams)
+                f"{workdir}/{name}" if FLAGS.max_n else f"{workdir}/{name}/vectors.txt",
+                corpus_words)
 
     runs = {
         "sg_keras": (*train("sg_keras", [sg_keras]), None),
         "gensim": ([python, os.path.join(REPO, "benchmarks", "gensim_word2vec.py"), FLAGS.corpus,
                     f"{workdir}/gensim.txt", *map(str, settings.values()), str(FLAGS.workers)],
                    f"{workdir}/gensim.txt", corpus_words, None),
+        "fasttext": ([python, os.path.join(REPO, "benchmarks", "fasttext_skipgram.py"),
+                      plain_text(FLAGS.corpus, workdir) if "fasttext" in systems() else "",
+                      f"{workdir}/fasttext.bin", *map(str, settings.values()), str(FLAGS.workers),
+                      str(FLAGS.min_n), str(FLAGS.max_n), str(FLAGS.buckets)],
+                     f"{workdir}/fasttext.bin", corpus_words, None),
         "tutorial": ([python, os.path.join(REPO, "benchmarks", "tf_tutorial_word2vec.py"),
                       FLAGS.corpus, f"{workdir}/tutorial.txt", str(FLAGS.tutorial_words),
                       str(FLAGS.dim), str(FLAGS.window), str(FLAGS.negative),
@@ -128,9 +160,13 @@ def systems():
 
 
 def quality(path):
-    results = evaluation.evaluate(WordVectors.load(path), [FLAGS.analogies], FLAGS.similarity)
+    """Analogy and word-pair figures of a vectors file, fastText .bin or model_dir (these
+    two with subwords: word pairs score unseen words from their n-grams)."""
+    load = WordVectors.from_model_dir if os.path.isdir(path) else WordVectors.load
+    results = evaluation.evaluate(load(path), [FLAGS.analogies], FLAGS.similarity)
     analogy = results["analogy"][FLAGS.analogies]
-    spearman = [results["similarity"][p]["spearman"] for p in FLAGS.similarity]
+    spearman = [(results["similarity"][p]["spearman"], results["similarity"][p]["pairs"])
+                for p in FLAGS.similarity]
     return analogy, spearman
 
 
@@ -139,15 +175,21 @@ def machine():
         model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
     with open("/proc/meminfo", encoding="utf-8") as f:
         memory = int(f.readline().split()[1]) / 1024 / 1024
+    import importlib.metadata
+
     import gensim
     import tensorflow as tf
+    try:
+        fasttext = f", fasttext {importlib.metadata.version('fasttext')}"
+    except importlib.metadata.PackageNotFoundError:
+        fasttext = ""
     return (f"{os.cpu_count()} cores ({model}), {memory:.0f} GiB, Python {platform.python_version()}, "
-            f"TensorFlow {tf.__version__}, gensim {gensim.__version__}")
+            f"TensorFlow {tf.__version__}, gensim {gensim.__version__}{fasttext}")
 
 
 def main(argv):
     del argv
-    unknown = set(FLAGS.systems) - {"sg_keras", "gensim", "tutorial"}
+    unknown = set(FLAGS.systems) - {"sg_keras", "gensim", "fasttext", "tutorial"}
     if unknown or not os.path.exists(FLAGS.corpus):
         sys.exit(f"error: unknown systems {sorted(unknown)} or missing corpus {FLAGS.corpus}")
     missing = [c for c in FLAGS.checkouts if not os.path.isfile(os.path.join(c, "sg_keras", "cli.py"))]
@@ -190,6 +232,7 @@ def median_run(runs):
 
 def report(runs, baseline):
     names = {"sg_keras": "sg-keras train", "gensim": f"gensim Word2Vec(sg=1, workers={FLAGS.workers})",
+             "fasttext": f"fastText skipgram (thread={FLAGS.workers})",
              "tutorial": f"TF tutorial approach ({FLAGS.tutorial_words:,}-word slice)",
              **{checkout_name(c): f"sg-keras train, checkout {c} ({revision(c)})"
                 for c in FLAGS.checkouts}}
@@ -203,6 +246,8 @@ def report(runs, baseline):
         f"- Corpus: `{os.path.relpath(FLAGS.corpus, REPO)}`; settings: dim {FLAGS.dim}, window "
         f"{FLAGS.window}, negative {FLAGS.negative}, sample {FLAGS.sample:g}, min_count "
         f"{FLAGS.min_count}, epochs {FLAGS.epochs}"
+        + (f"; subwords: n-grams {FLAGS.min_n}–{FLAGS.max_n}, {FLAGS.buckets:,} buckets "
+           "(sg-keras, fastText)" if FLAGS.max_n else "")
         + (f"; sg-keras flags {' '.join(FLAGS.sg_keras_flags)}" if FLAGS.sg_keras_flags else ""),
         f"- Machine: {machine()}",
         f"- TensorFlow runtime baseline (import tensorflow, one op): "
@@ -212,8 +257,8 @@ def report(runs, baseline):
         if FLAGS.repeats > 1 else "- One run per system",
         "",
         "| system | words trained | wall s | raw words/s | vs gensim | peak RSS MiB | analogy@30k (seen) "
-        "| WS-353 ρ | SimLex-999 ρ |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        + "".join(f"| {similarity_label(path)} ρ (pairs) " for path in FLAGS.similarity) + "|",
+        "|---|---:|---:|---:|---:|---:|---:" + "|---:" * len(FLAGS.similarity) + "|",
     ]
     for name, (words, wall, _, analogy, spearman) in medians.items():
         speed = words / wall
@@ -223,9 +268,17 @@ def report(runs, baseline):
         rss = max(run[2] for run in runs[name])
         lines.append(
             f"| {names[name]} | {words:,} | {wall:.1f}{spread} | {speed:,.0f} | {ratio} | {rss:,.0f} | "
-            f"{100 * analogy['accuracy']:.2f}% ({analogy['seen']:,}) | {spearman[0]:.3f} | "
-            f"{spearman[1]:.3f} |")
+            f"{100 * analogy['accuracy']:.2f}% ({analogy['seen']:,}) | "
+            + "".join(f"{rho:.3f} ({pairs:,}) | " for rho, pairs in spearman).rstrip())
     return "\n".join(lines) + "\n"
+
+
+SIMILARITY_LABELS = {"combined.csv": "WS-353", "SimLex-999.txt": "SimLex-999", "rw.txt": "RW"}
+
+
+def similarity_label(path):
+    name = os.path.basename(path)
+    return SIMILARITY_LABELS.get(name, name)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ Each is a registered Keras class (package ``sg_keras``): they serialise with
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from sg_keras import subwords
@@ -182,8 +183,9 @@ class SubwordEmbedding(keras.layers.Layer):
         return subwords.vocabulary_vectors(read_in_place(self.embeddings), self.word_pieces())
 
     def ngram_vectors(self):
-        """The [buckets, d] n-gram rows, read in place."""
-        return read_in_place(self.embeddings)[self.vocab_size:]
+        """The [buckets, d] n-gram rows as read-only numpy, a view of the matrix read in
+        place (a slice of the tensor would be a copy)."""
+        return np.asarray(read_in_place(self.embeddings))[self.vocab_size:]
 
     def save_own_variables(self, store):
         save_in_place([self.embeddings, self.piece_rows, self.piece_splits], store)

@@ -206,8 +206,8 @@ class SkipGram(keras.Model):
         return self.embedding.word_vectors()
 
     def ngram_vectors(self):
-        """The n-gram buckets' rows [buckets, d] as numpy (a model with subwords)."""
-        return np.asarray(self.embedding.ngram_vectors())
+        """The n-gram buckets' rows [buckets, d] as read-only numpy (a model with subwords)."""
+        return self.embedding.ngram_vectors()
 
     def output_kernel(self):
         """The output layer's kernel [V, d] as numpy: row i scores word i as a context."""

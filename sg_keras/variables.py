@@ -42,15 +42,29 @@ def read_in_place(variable):
     return tf.convert_to_tensor(tf_variable)
 
 
+class _Uncopied:
+    """An array the Keras weights store writes to its file as it is: the store makes a
+    copy of every value (``np.array(value)``) before h5py writes it; ``np.array`` asks
+    for that copy through ``__array__(copy=True)``, which this answers with the array
+    itself (h5py only reads it)."""
+
+    def __init__(self, array):
+        self.array = array
+        self.shape, self.dtype = array.shape, array.dtype
+
+    def __array__(self, dtype=None, copy=None):
+        return self.array if dtype is None else self.array.astype(dtype)
+
+
 def save_in_place(variables, store):
-    """Saves a layer's variables as Keras' save_own_variables does, from in-place reads.
+    """Saves a layer's variables as Keras' save_own_variables does, without copies.
 
     Keras' own method reads each variable into a new array, which the store
-    copies again; from a read-only view of the variable's buffer, only the
-    store's copy is made.
+    copies again (the hidden matrix with subwords is most of the process's memory);
+    here the store writes a read-only view of the variable's buffer.
     """
     for index, variable in enumerate(variables):
-        store[str(index)] = np.asarray(read_in_place(variable))
+        store[str(index)] = _Uncopied(np.asarray(read_in_place(variable)))
 
 
 def subtract_rows(variable, update):

@@ -115,7 +115,9 @@ _REPORT = """
 
 
 def fake_run(wall, rss, accuracy, spearman):
-    return [12_000, wall, rss, {"accuracy": accuracy, "seen": int(1000 * accuracy)}, spearman]
+    """A run's figures; ``spearman``: one ρ per word-pair file (each of 1,000 pairs)."""
+    return [12_000, wall, rss, {"accuracy": accuracy, "seen": int(1000 * accuracy)},
+            [(rho, 1000) for rho in spearman]]
 
 
 @pytest.mark.parametrize("extra_runs", [0, 1])  # three runs each, or four (an even count)
@@ -135,9 +137,9 @@ def test_report_gives_the_median_run_and_its_speed_against_gensims(extra_runs):
     gensim_high = "9.0" if extra_runs else "8.0"
     # 12,000 words / 3.0 s = 4,000 words/s; / 6.4 s = 1,875 words/s; 4,000 / 1,875 = 2.13.
     assert f"| sg-keras train | 12,000 | 3.0 (2.0–{high}) | 4,000 | 2.13× | 700 | 25.00% (250) "\
-        "| 0.260 | 0.130 |" in report.splitlines()
+        "| 0.260 (1,000) | 0.130 (1,000) |" in report.splitlines()
     assert f"| gensim Word2Vec(sg=1, workers=2) | 12,000 | 6.4 (5.0–{gensim_high}) | 1,875 "\
-        "| 1.00× | 210 | 40.00% (400) | 0.410 | 0.150 |" in report.splitlines()
+        "| 1.00× | 210 | 40.00% (400) | 0.410 (1,000) | 0.150 (1,000) |" in report.splitlines()
     assert "peak RSS 321 MiB" in report
 
 
@@ -145,7 +147,7 @@ def test_report_without_gensim_has_no_ratio_and_one_run_no_range():
     runs = {"sg_keras": [fake_run(2.5, 400.0, 0.125, [0.5, 0.25])]}
     rows = table_rows(harness(_REPORT, json.dumps(runs)))
     assert rows == {"sg-keras train": ["12,000", "2.5", "4,800", "–", "400", "12.50% (125)",
-                                       "0.500", "0.250"]}
+                                       "0.500 (1,000)", "0.250 (1,000)"]}
 
 
 _MEASURE = """
