@@ -15,7 +15,6 @@ from conftest import assert_usage_error, config_for, planted_corpus, sg_keras
 
 from sg_keras import export, fasttext_format, subwords, training
 from sg_keras.model import SkipGram
-from sg_keras.model_dir import ModelDir
 from sg_keras.objectives import LOSSES
 from sg_keras.optimizers import RowSGD
 from sg_keras.word_vectors import WordVectors
