@@ -61,6 +61,7 @@ flags.DEFINE_list("similarity", [os.path.join(DATA, "wordsim353", "combined.csv"
                   "Word-pair files, e.g. WS-353, SimLex-999, RW (../shared/data/rw/rw.txt).")
 flags.DEFINE_string("results", os.path.join(REPO, "benchmarks", "RESULTS.md"), "Results file.")
 flags.DEFINE_string("label", "", "A note for this run's section heading.")
+flags.DEFINE_string("peer", "gensim", "The system whose speed the others are compared with.")
 flags.DEFINE_integer("repeats", 1, "Runs of each system, interleaved (A B A B …); the table "
                      "gives the median wall time and the range (the machine may be shared).")
 
@@ -237,7 +238,7 @@ def report(runs, baseline):
              **{checkout_name(c): f"sg-keras train, checkout {c} ({revision(c)})"
                 for c in FLAGS.checkouts}}
     medians = {name: median_run(system_runs) for name, system_runs in runs.items()}
-    peer = medians["gensim"][0] / medians["gensim"][1] if "gensim" in medians else None
+    peer = medians[FLAGS.peer][0] / medians[FLAGS.peer][1] if FLAGS.peer in medians else None
     lines = [
         f"\n## {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
         + (f" — {FLAGS.label}" if FLAGS.label else ""),
@@ -256,7 +257,8 @@ def report(runs, baseline):
         f"median run, the range of wall times in brackets; peak RSS the largest"
         if FLAGS.repeats > 1 else "- One run per system",
         "",
-        "| system | words trained | wall s | raw words/s | vs gensim | peak RSS MiB | analogy@30k (seen) "
+        f"| system | words trained | wall s | raw words/s | vs {FLAGS.peer} | peak RSS MiB "
+        "| analogy@30k (seen) "
         + "".join(f"| {similarity_label(path)} ρ (pairs) " for path in FLAGS.similarity) + "|",
         "|---|---:|---:|---:|---:|---:|---:" + "|---:" * len(FLAGS.similarity) + "|",
     ]
