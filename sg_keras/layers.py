@@ -1,10 +1,11 @@
 """The skip-gram model's Keras layers: the hidden layer (words, or words and their
 character n-grams), the output layer, the initializer.
 
-Both hidden layers answer ``rows(ids)`` (each word's vector, [n, d], gathered
-without reading the matrix whole) and ``row_gradient(ids, hidden_gradient)`` (the
-IndexedSlices update of their matrix for a gradient of those rows), so the
-objectives (sg_keras.objectives) work on either.
+Both hidden layers answer ``lookup(ids)``: each word's vector ([n, d], gathered
+without reading the matrix whole) and the function that turns a gradient of those
+vectors into the IndexedSlices update of their matrix; ``rows(ids)`` gives the
+vectors alone, ``row_gradient(ids, gradient)`` the update alone. So the objectives
+(sg_keras.objectives) work on either.
 
 Each is a registered Keras class (package ``sg_keras``): they serialise with
 ``get_config`` and load from ``.keras`` files once sg_keras.model is imported.
@@ -52,14 +53,20 @@ class WordEmbedding(keras.layers.Embedding):
     TensorShape([2, 4])
     """
 
+    def lookup(self, ids):
+        """(word vectors of ``ids`` [n, d], gradient → the matrix's IndexedSlices update)."""
+        shape = _dense_shape(self.embeddings.value)
+        return (rows(self.embeddings.value, ids),
+                lambda hidden_gradient: tf.IndexedSlices(hidden_gradient, ids, shape))
+
     def rows(self, ids):
         """Word vectors of ``ids`` [n]: [n, d]."""
-        return rows(self.embeddings.value, ids)
+        return self.lookup(ids)[0]
 
     def row_gradient(self, ids, hidden_gradient, fixed_length=False):
         """The update of the matrix for the gradient [n, d] of ``rows(ids)``: IndexedSlices."""
         del fixed_length  # always one row per id
-        return tf.IndexedSlices(hidden_gradient, ids, _dense_shape(self.embeddings.value))
+        return self.lookup(ids)[1](hidden_gradient)
 
     def word_vectors(self):
         """The [V, d] word vectors, read in place (sg_keras.variables.read_in_place)."""
@@ -144,10 +151,29 @@ class SubwordEmbedding(keras.layers.Layer):
         ranges = tf.ragged.range(tf.gather(splits, ids), tf.gather(splits, ids + 1))
         return tf.gather(self.piece_rows.value, ranges.flat_values), ranges.value_rowids()
 
+    def lookup(self, ids):
+        """(word vectors of ``ids`` [n, d]: the mean of each one's piece rows; gradient →
+        the matrix's update). The update gives every piece row of word ``ids[i]`` row i of
+        the gradient undivided (fastText's update), summed per row: its indices are the
+        distinct rows, in increasing order."""
+        pieces, owners = self._pieces(ids)  # every word has a piece: its own row
+        vectors = tf.math.segment_mean(rows(self.embeddings.value, pieces), owners)
+
+        def update(hidden_gradient):
+            order = tf.argsort(pieces, stable=True)
+            sorted_pieces = tf.gather(pieces, order)
+            starts = tf.concat([tf.ones([1], tf.bool), sorted_pieces[1:] != sorted_pieces[:-1]],
+                               0)[:tf.size(pieces)]
+            sums = tf.math.segment_sum(tf.gather(hidden_gradient, tf.gather(owners, order)),
+                                       tf.cumsum(tf.cast(starts, tf.int64)) - 1)
+            return tf.IndexedSlices(sums, tf.boolean_mask(sorted_pieces, starts),
+                                    _dense_shape(self.embeddings.value))
+
+        return vectors, update
+
     def rows(self, ids):
         """Word vectors of ``ids`` [n]: the mean of each one's piece rows, [n, d]."""
-        pieces, owners = self._pieces(ids)  # every word has a piece: its own row
-        return tf.math.segment_mean(rows(self.embeddings.value, pieces), owners)
+        return self.lookup(ids)[0]
 
     def word_pieces(self):
         """The words' pieces as a RaggedTensor [V, None] (subwords.word_pieces)."""
@@ -161,17 +187,14 @@ class SubwordEmbedding(keras.layers.Layer):
         of zeros), as MultiWorkerMirroredStrategy's all-gather needs.
         """
         if not fixed_length:
-            pieces, owners = self._pieces(ids)
-            values = tf.gather(hidden_gradient, owners)
-        else:
-            splits = self.piece_splits.value
-            ids = tf.cast(ids, tf.int64)
-            starts = tf.gather(splits, ids)[:, None] + tf.range(self.max_pieces, dtype=tf.int64)
-            inside = starts < tf.gather(splits, ids + 1)[:, None]
-            pieces = tf.reshape(tf.gather(self.piece_rows.value, tf.where(
-                inside, starts, 0)), [-1])
-            values = tf.reshape(tf.where(inside[:, :, None], hidden_gradient[:, None, :], 0.0),
-                                [-1, self.dim])
+            return self.lookup(ids)[1](hidden_gradient)
+        splits = self.piece_splits.value
+        ids = tf.cast(ids, tf.int64)
+        starts = tf.gather(splits, ids)[:, None] + tf.range(self.max_pieces, dtype=tf.int64)
+        inside = starts < tf.gather(splits, ids + 1)[:, None]
+        pieces = tf.reshape(tf.gather(self.piece_rows.value, tf.where(inside, starts, 0)), [-1])
+        values = tf.reshape(tf.where(inside[:, :, None], hidden_gradient[:, None, :], 0.0),
+                            [-1, self.dim])
         return tf.IndexedSlices(values, pieces, _dense_shape(self.embeddings.value))
 
     def call(self, ids):

@@ -157,12 +157,19 @@ class SkipGram(keras.Model):
         """
         centre, context = tf.cast(centre, tf.int64), tf.cast(context, tf.int64)
         output = self.context_softmax.kernel.value
+        updates = []  # the hidden layer's update function of the rows looked up
+
+        def input_rows(ids):
+            vectors, update = self.embedding.lookup(ids)
+            updates.append(update)
+            return vectors
+
         if self.loss_name == "negative":
             losses, (ids, hidden_grad), output_grad = objectives.negative_sampling(
-                self.embedding.rows, output, centre, context, self.noise_words(noise_seed),
+                input_rows, output, centre, context, self.noise_words(noise_seed),
                 self.negative, pair_rows=self.gradient_rows_per_pair)
         else:
-            hidden = self.embedding.rows(centre)
+            hidden = input_rows(centre)
             ids = centre
             output_shards = shards(output)
             if self.loss_name == "softmax" and len(output_shards) == 1:
@@ -176,9 +183,11 @@ class SkipGram(keras.Model):
                 hidden_grad, *output_grad = tape.gradient(total, [hidden, *output_shards])
                 if len(output_grad) == 1:
                     output_grad = output_grad[0]
-        return losses, [self.embedding.row_gradient(ids, hidden_grad,
-                                                    fixed_length=self.gradient_rows_per_pair),
-                        output_grad]
+        if self.gradient_rows_per_pair:  # one length whatever the words (see row_gradient)
+            embedding_grad = self.embedding.row_gradient(ids, hidden_grad, fixed_length=True)
+        else:
+            embedding_grad = updates[0](hidden_grad)
+        return losses, [embedding_grad, output_grad]
 
     def train_step(self, data):
         centre, context, _ = keras.utils.unpack_x_y_sample_weight(data)

@@ -72,14 +72,20 @@ def subtract_rows(variable, update):
 
     TensorFlow's ScatterSub kernel costs ~5 times its ScatterUpdate per row (a
     row-wise Eigen expression against a copy): the rows are summed per index
-    (sorted, then segment sums), gathered, and assigned back.
+    (sorted, then segment sums; skipped when the indices are already distinct and
+    increasing), gathered, and assigned back.
     """
     indices = tf.cast(update.indices, tf.int64)
-    order = tf.argsort(indices, stable=True)
-    sorted_indices = tf.gather(indices, order)
-    starts = tf.concat([tf.ones([1], tf.bool), sorted_indices[1:] != sorted_indices[:-1]],
-                       0)[:tf.size(indices)]
-    unique = tf.boolean_mask(sorted_indices, starts)
-    sums = tf.math.segment_sum(tf.gather(update.values, order),
-                               tf.cumsum(tf.cast(starts, tf.int64)) - 1)
+
+    def distinct_rows():
+        order = tf.argsort(indices, stable=True)
+        sorted_indices = tf.gather(indices, order)
+        starts = tf.concat([tf.ones([1], tf.bool), sorted_indices[1:] != sorted_indices[:-1]],
+                           0)[:tf.size(indices)]
+        sums = tf.math.segment_sum(tf.gather(update.values, order),
+                                   tf.cumsum(tf.cast(starts, tf.int64)) - 1)
+        return tf.boolean_mask(sorted_indices, starts), sums
+
+    increasing = tf.reduce_all(indices[1:] > indices[:-1])
+    unique, sums = tf.cond(increasing, lambda: (indices, update.values), distinct_rows)
     variable.scatter_update(tf.IndexedSlices(rows(variable, unique) - sums, unique))

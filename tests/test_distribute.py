@@ -254,6 +254,16 @@ def test_the_multi_worker_loop_resumes_inside_an_epoch_to_the_same_vectors(
     np.testing.assert_array_equal(model.word_vectors(), reference.word_vectors())
 
 
+def test_subwords_train_under_multi_worker(one_task_cluster, planted, tmp_path):
+    # multi_worker's all-gathered gradients need one length on every worker: the n-gram
+    # rows' gradient is padded to max_pieces rows a pair (SubwordEmbedding.row_gradient).
+    corpus, topics = planted
+    model, vocab, _ = training.train(config_for(corpus, tmp_path / "m", epochs=2, min_n=2,
+                                                max_n=4, buckets=2000, strategy="multi_worker"))
+    assert model.gradient_rows_per_pair and model.subwords["buckets"] == 2000
+    assert topic_purity(model, vocab, topics) >= 0.95
+
+
 def test_the_cluster_loop_stops_early(one_task_cluster, planted, tmp_path):
     corpus, _ = planted
     stop = keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)
@@ -477,22 +487,25 @@ def test_multi_worker_cluster_trains_like_one_process(local_cluster):
                     if n.startswith("sg_keras-worker-")]
 
 
-def start_parameter_server_cluster(local_cluster):
+def start_parameter_server_cluster(local_cluster, *flags):
     cluster = local_cluster("parameter_server", chief=1, worker=2, ps=2)
     for task_type, index in [("ps", 0), ("ps", 1), ("worker", 0), ("worker", 1)]:
-        cluster.start(task_type, index)
-    cluster.start("chief")
+        cluster.start(task_type, index, *flags)
+    cluster.start("chief", 0, *flags)
     return cluster
 
 
 def test_parameter_server_cluster_shards_the_embedding(local_cluster):
-    cluster = start_parameter_server_cluster(local_cluster)
+    # With subwords: the 36 word rows and the 1,000 n-gram buckets' rows, one matrix.
+    cluster = start_parameter_server_cluster(local_cluster, "--min_n=2", "--max_n=4",
+                                             "--buckets=1000")
     cluster.wait_for("chief0", "Epoch 1/3")
     cluster.check_isolation()
     cluster.finish("chief0")
     check_trained(cluster.model_dir, local_cluster.topics)
-    assert ("the embedding is split in 2 shards: (18, 16) on /job:ps/replica:0/task:0/"
-            "device:CPU:0, (18, 16) on /job:ps/replica:0/task:1/device:CPU:0"
+    assert ModelDir(cluster.model_dir).load().model.subwords["buckets"] == 1000
+    assert ("the embedding is split in 2 shards: (518, 16) on /job:ps/replica:0/task:0/"
+            "device:CPU:0, (518, 16) on /job:ps/replica:0/task:1/device:CPU:0"
             in cluster.log("chief0"))
     for name in ("ps0", "ps1", "worker0", "worker1"):  # they serve until stopped
         assert cluster.processes[name].poll() is None, cluster.tail(name)

@@ -16,7 +16,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from conftest import REPO, assert_usage_error, config_for, planted_corpus, sg_keras
 
-from sg_keras import export, training, vectors
+from sg_keras import export, subwords, training, vectors
 from sg_keras.errors import UsageError
 from sg_keras.model_dir import ModelDir
 
@@ -94,6 +94,31 @@ def served(exported):
 def toy(tmp_path_factory):
     path = export.export(tmp_path_factory.mktemp("toy") / "words", TOY_WORDS, TOY_VECTORS,
                          "unicode", TOY_KERNEL)
+    return tf.saved_model.load(path)
+
+
+TOY_BUCKETS, TOY_MIN_N, TOY_MAX_N = 1000, 3, 4
+
+
+def toy_ngram_vectors():
+    """The toy words' n-gram vectors: each bucket's row, the mean of the vectors of the toy
+    words that have an n-gram in it (as if training had put them there)."""
+    buckets = subwords.ngram_buckets(tf.constant(TOY_WORDS), TOY_MIN_N, TOY_MAX_N,
+                                     TOY_BUCKETS).to_list()
+    rows = np.zeros((TOY_BUCKETS, 3), np.float32)
+    counts = np.zeros(TOY_BUCKETS)
+    for vector, word_buckets in zip(TOY_VECTORS, buckets):
+        for bucket in set(word_buckets):
+            rows[bucket] += vector
+            counts[bucket] += 1
+    return rows / np.maximum(counts, 1)[:, None]
+
+
+@pytest.fixture(scope="module")
+def toy_subwords(tmp_path_factory):
+    """The toy model with n-gram vectors: unseen words are answered from their n-grams."""
+    path = export.export(tmp_path_factory.mktemp("toy") / "subwords", TOY_WORDS, TOY_VECTORS,
+                         "unicode", TOY_KERNEL, toy_ngram_vectors(), TOY_MIN_N, TOY_MAX_N)
     return tf.saved_model.load(path)
 
 
@@ -379,10 +404,15 @@ def test_predict_requests_and_the_warmup_file_run(served, exported):
         assert set(out) == set(OUTPUTS[request.model_spec.signature_name])
 
 
-def readme_rest_examples():
-    """(request, response) JSON pairs of the README's serving section, in order."""
+UNSEEN_WORDS_HEADING = "\n### Unseen words, with subwords\n"
+
+
+def readme_rest_examples(part=0):
+    """(request, response) JSON pairs of the README's serving section, in order: of the toy
+    model (part 0), or of the toy model with subwords (part 1: its unseen words' section)."""
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Serving with TensorFlow Serving", 1)[1].split("\n## ", 1)[0]
+    section = section.split(UNSEEN_WORDS_HEADING)[part]
     blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", section, re.S)]
     pairs = list(zip(blocks[::2], blocks[1::2]))
     assert len(blocks) == 2 * len(pairs)
@@ -440,6 +470,13 @@ def test_readme_rest_examples_replay_on_the_toy_model(toy):
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert ('docker run -p 8501:8501 -v "$PWD/saved_models/words:/models/words" '
             "-e MODEL_NAME=words tensorflow/serving") in readme
+
+
+def test_readme_unseen_word_examples_replay_on_the_toy_model_with_subwords(toy_subwords):
+    examples = readme_rest_examples(part=1)
+    assert {q["signature_name"] for q, _ in examples} == {"lookup", "nearest"}
+    for request, response in examples:
+        assert_same_json(rest_predict(toy_subwords, request), response, json.dumps(request))
 
 
 def test_export_of_word2vec_vectors_has_no_context(tmp_path):
