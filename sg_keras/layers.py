@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from sg_keras import subwords
-from sg_keras.variables import read_in_place, rows, save_in_place
+from sg_keras.variables import dense_shape, read_in_place, rows, save_in_place
 
 
 
@@ -55,7 +55,7 @@ class WordEmbedding(keras.layers.Embedding):
 
     def lookup(self, ids):
         """(word vectors of ``ids`` [n, d], gradient → the matrix's IndexedSlices update)."""
-        shape = _dense_shape(self.embeddings.value)
+        shape = dense_shape(self.embeddings.value)
         return (rows(self.embeddings.value, ids),
                 lambda hidden_gradient: tf.IndexedSlices(hidden_gradient, ids, shape))
 
@@ -77,10 +77,6 @@ class WordEmbedding(keras.layers.Embedding):
             super().save_own_variables(store)
         else:
             save_in_place([self.embeddings], store)
-
-
-def _dense_shape(matrix):
-    return tf.constant(matrix.shape.as_list(), tf.int64)
 
 
 @keras.saving.register_keras_serializable(package="sg_keras")
@@ -167,7 +163,7 @@ class SubwordEmbedding(keras.layers.Layer):
             sums = tf.math.segment_sum(tf.gather(hidden_gradient, tf.gather(owners, order)),
                                        tf.cumsum(tf.cast(starts, tf.int64)) - 1)
             return tf.IndexedSlices(sums, tf.boolean_mask(sorted_pieces, starts),
-                                    _dense_shape(self.embeddings.value))
+                                    dense_shape(self.embeddings.value))
 
         return vectors, update
 
@@ -195,7 +191,7 @@ class SubwordEmbedding(keras.layers.Layer):
         pieces = tf.reshape(tf.gather(self.piece_rows.value, tf.where(inside, starts, 0)), [-1])
         values = tf.reshape(tf.where(inside[:, :, None], hidden_gradient[:, None, :], 0.0),
                             [-1, self.dim])
-        return tf.IndexedSlices(values, pieces, _dense_shape(self.embeddings.value))
+        return tf.IndexedSlices(values, pieces, dense_shape(self.embeddings.value))
 
     def call(self, ids):
         vectors = self.rows(tf.reshape(ids, [-1]))

@@ -24,14 +24,10 @@ a batch's gradient is the sum, not the mean, of its pairs' gradients.
 import numpy as np
 import tensorflow as tf
 
-from sg_keras.variables import rows
+from sg_keras.variables import dense_shape, rows
 
 LOSSES = ("negative", "softmax", "sampled")
 SPARSE_LOSSES = ("negative", "sampled")  # their train step is many small ops
-
-
-def _dense_shape(matrix):
-    return tf.constant(matrix.shape.as_list(), tf.int64)
 
 
 def softmax_cross_entropy(hidden, output, context):
@@ -147,4 +143,4 @@ def negative_sampling(input_rows, output, centre, context, noise, negative, pair
     output_grad = tf.concat([positive_grad[:, None] * hidden,
                              tf.matmul(noise_grad, run_hidden, transpose_a=True)], axis=0)
     return losses, (hidden_ids, hidden_grad), tf.IndexedSlices(
-        output_grad, tf.concat([context, noise], 0), _dense_shape(output))
+        output_grad, tf.concat([context, noise], 0), dense_shape(output))

@@ -23,6 +23,11 @@ def rows(weight, ids):
     return tf.gather(weight, ids)
 
 
+def dense_shape(matrix):
+    """The shape of a [V, d] weight (sharded or not) as IndexedSlices' ``dense_shape``."""
+    return tf.constant(matrix.shape.as_list(), tf.int64)
+
+
 def shards(variable):
     """The variables a weight is split into (itself, when it is not sharded)."""
     if isinstance(variable, _SHARDED):
