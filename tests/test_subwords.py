@@ -235,7 +235,8 @@ def test_bad_subword_settings_are_refused(tmp_path, flags, message):
 @pytest.fixture(scope="module")
 def fasttext_model(tmp_path_factory):
     """A model trained by the fasttext package itself on a Zipfian corpus with non-ASCII words."""
-    fasttext = pytest.importorskip("fasttext")
+    import fasttext  # a test dependency (setup.py's "test" extra)
+
     work = tmp_path_factory.mktemp("fasttext")
     rng = np.random.default_rng(0)
     syllables = ["ka", "to", "ri", "mé", "ßa", "日", "本", "lu", "nö", "pe"]
