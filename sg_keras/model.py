@@ -41,8 +41,10 @@ class SkipGram(keras.Model):
         [V, None]); ``subwords`` is then made from them and ``buckets``, ``min_n``, ``max_n``.
 
     ``gradient_rows_per_pair`` (not a setting of the model, but of how it is
-    trained): ``negative``'s embedding gradient has one row per pair, as
-    MultiWorkerMirroredStrategy's all-gather needs (objectives.negative_sampling).
+    trained): the embedding gradient has a length fixed by the batch's, as
+    MultiWorkerMirroredStrategy's all-gather needs: one row per pair
+    (objectives.negative_sampling), ``max_pieces`` rows per pair with subwords
+    (SubwordEmbedding.row_gradient).
 
     Example:
 
@@ -150,8 +152,9 @@ class SkipGram(keras.Model):
     def losses_and_gradients(self, centre, context, noise_seed=None):
         """(losses [B], gradients for ``matrices``) under the model's objective.
 
-        The hidden layer's gradient is that of its rows (layers' ``row_gradient``):
-        for a SubwordEmbedding, fastText's update of every piece of a word.
+        The hidden layer's gradient is the update its ``lookup`` gives for the gradient
+        of the rows looked up: for a SubwordEmbedding, fastText's update of every piece
+        of a word.
         Under a parameter server the output kernel's gradient of ``softmax`` and
         ``sampled`` is a list, one per shard of the kernel.
         """
