@@ -81,9 +81,8 @@ def _similar(words):
     top = 10 if FLAGS.top is None else FLAGS.top
     if top < 1:
         raise UsageError(f"--top must be at least 1, got {top}")
-    model_dir = ModelDir(FLAGS.model_dir)
-    tokenizer = model_dir.read_record()["settings"]["tokenizer"]
-    word_vectors = WordVectors.from_model_dir(FLAGS.model_dir)
+    word_vectors = WordVectors.from_model_dir(FLAGS.model_dir)  # no model: a usage error
+    tokenizer = ModelDir(FLAGS.model_dir).read_record()["settings"]["tokenizer"]
     missing = 0
     for word in words:
         key = text.normalize_word(word, tokenizer)

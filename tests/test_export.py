@@ -530,7 +530,7 @@ def test_projector_tsv_keeps_one_row_per_word(tmp_path):
 
 
 def test_a_failed_export_leaves_nothing(tmp_path, monkeypatch):
-    def fail(*args):
+    def fail(*args, **kwargs):
         raise OSError("disk full")
 
     monkeypatch.setattr(export, "_write_extras", fail)
