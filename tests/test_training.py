@@ -14,6 +14,7 @@ from conftest import (ExecutionsSeen, InterruptAtEpoch, InterruptAtStep, config_
 from sg_keras import backup as backup_lib
 from sg_keras import data, training
 from sg_keras.errors import UsageError
+from sg_keras.optimizers import RowSGD
 from sg_keras.schedules import LinearDecay
 
 
@@ -110,7 +111,7 @@ def test_the_training_loop_trains_as_model_fit_does(planted, tmp_path):
     keras.utils.set_random_seed(config.seed)
     vocab, counts = training.prepare_vocabulary(config)
     fitted = training.build_model(config, vocab)
-    fitted.compile(optimizer=keras.optimizers.SGD(LinearDecay(
+    fitted.compile(optimizer=RowSGD(LinearDecay(
         config.learning_rate, 2 * steps_per_epoch)), steps_per_execution=8)
     fit_history = fitted.fit(training.TrainingPairs(config, vocab, counts).dataset(256),
                              epochs=2, steps_per_epoch=steps_per_epoch, shuffle=False,
