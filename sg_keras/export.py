@@ -136,12 +136,9 @@ class WordVectorServer(tf.Module):
         vectors = tf.gather(self._read()[0], tf.maximum(rows, 0))
         if self.ngram_vectors is None:
             return rows, tf.where(known[:, None], vectors, 0.0), known, known
-        ngram_vectors = self.ngram_vectors.value()
-        has_ngrams = (keys != "") & (subwords.ngram_buckets(
-            keys, self.min_n, self.max_n, tf.shape(ngram_vectors, out_type=tf.int64)[0]
-        ).row_lengths() > 0)
-        unseen = subwords.unseen_word_vectors(keys, ngram_vectors, self.min_n, self.max_n)
-        answered = known | has_ngrams
+        unseen, has_ngrams = subwords.unseen_word_vectors(
+            keys, self.ngram_vectors.value(), self.min_n, self.max_n)
+        answered = known | ((keys != "") & has_ngrams)
         vectors = tf.where(known[:, None], vectors, tf.where(answered[:, None], unseen, 0.0))
         return rows, vectors, known, answered
 

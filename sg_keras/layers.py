@@ -16,7 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from sg_keras import subwords
-from sg_keras.variables import dense_shape, read_in_place, rows, save_in_place
+from sg_keras.variables import (dense_shape, read_in_place, rows, save_in_place,
+                                sum_repeated_rows)
 
 
 
@@ -156,14 +157,8 @@ class SubwordEmbedding(keras.layers.Layer):
         vectors = tf.math.segment_mean(rows(self.embeddings.value, pieces), owners)
 
         def update(hidden_gradient):
-            order = tf.argsort(pieces, stable=True)
-            sorted_pieces = tf.gather(pieces, order)
-            starts = tf.concat([tf.ones([1], tf.bool), sorted_pieces[1:] != sorted_pieces[:-1]],
-                               0)[:tf.size(pieces)]
-            sums = tf.math.segment_sum(tf.gather(hidden_gradient, tf.gather(owners, order)),
-                                       tf.cumsum(tf.cast(starts, tf.int64)) - 1)
-            return tf.IndexedSlices(sums, tf.boolean_mask(sorted_pieces, starts),
-                                    dense_shape(self.embeddings.value))
+            distinct, sums = sum_repeated_rows(pieces, tf.gather(hidden_gradient, owners))
+            return tf.IndexedSlices(sums, distinct, dense_shape(self.embeddings.value))
 
         return vectors, update
 

@@ -134,17 +134,18 @@ def mean_rows(matrix, pieces):
 
 
 def unseen_word_vectors(words, ngram_matrix, min_n, max_n):
-    """The vectors of words not in the vocabulary [N, d]: the mean of their n-grams' rows
-    of ``ngram_matrix`` [buckets, d] (zeros for a word without n-grams).
+    """(vectors [N, d], has_ngrams [N]) of words not in the vocabulary: the mean of their
+    n-grams' rows of ``ngram_matrix`` [buckets, d] (zeros for a word without n-grams).
 
     Example:
 
-    >>> vectors = unseen_word_vectors(tf.constant(["abc", ""]), tf.ones([10, 2]), 3, 3)
-    >>> vectors.numpy().tolist()
-    [[1.0, 1.0], [0.0, 0.0]]
+    >>> vectors, has_ngrams = unseen_word_vectors(tf.constant(["abc", ""]), tf.ones([10, 2]),
+    ...                                           3, 3)
+    >>> vectors.numpy().tolist(), has_ngrams.numpy().tolist()
+    ([[1.0, 1.0], [0.0, 0.0]], [True, False])
     """
     buckets = ngram_buckets(words, min_n, max_n, tf.shape(ngram_matrix, out_type=tf.int64)[0])
-    return mean_rows(ngram_matrix, buckets)
+    return mean_rows(ngram_matrix, buckets), buckets.row_lengths() > 0
 
 
 def vocabulary_vectors(matrix, word_pieces, chunk=8192):

@@ -72,25 +72,35 @@ def save_in_place(variables, store):
         store[str(index)] = _Uncopied(np.asarray(read_in_place(variable)))
 
 
+def sum_repeated_rows(indices, values):
+    """(distinct indices in increasing order, the sum of ``values``' rows per index).
+
+    Example:
+
+    >>> indices, sums = sum_repeated_rows(tf.constant([4, 1, 4]),
+    ...                                   tf.constant([[1.0], [2.0], [3.0]]))
+    >>> indices.numpy().tolist(), sums.numpy().tolist()
+    ([1, 4], [[2.0], [4.0]])
+    """
+    order = tf.argsort(indices, stable=True)
+    sorted_indices = tf.gather(indices, order)
+    starts = tf.concat([tf.ones([1], tf.bool), sorted_indices[1:] != sorted_indices[:-1]],
+                       0)[:tf.size(indices)]
+    sums = tf.math.segment_sum(tf.gather(values, order),
+                               tf.cumsum(tf.cast(starts, tf.int64)) - 1)
+    return tf.boolean_mask(sorted_indices, starts), sums
+
+
 def subtract_rows(variable, update):
     """``variable[update.indices] -= update.values``, repeated indices summed.
 
     TensorFlow's ScatterSub kernel costs ~5 times its ScatterUpdate per row (a
     row-wise Eigen expression against a copy): the rows are summed per index
-    (sorted, then segment sums; skipped when the indices are already distinct and
+    (sum_repeated_rows; skipped when the indices are already distinct and
     increasing), gathered, and assigned back.
     """
     indices = tf.cast(update.indices, tf.int64)
-
-    def distinct_rows():
-        order = tf.argsort(indices, stable=True)
-        sorted_indices = tf.gather(indices, order)
-        starts = tf.concat([tf.ones([1], tf.bool), sorted_indices[1:] != sorted_indices[:-1]],
-                           0)[:tf.size(indices)]
-        sums = tf.math.segment_sum(tf.gather(update.values, order),
-                                   tf.cumsum(tf.cast(starts, tf.int64)) - 1)
-        return tf.boolean_mask(sorted_indices, starts), sums
-
     increasing = tf.reduce_all(indices[1:] > indices[:-1])
-    unique, sums = tf.cond(increasing, lambda: (indices, update.values), distinct_rows)
+    unique, sums = tf.cond(increasing, lambda: (indices, update.values),
+                           lambda: sum_repeated_rows(indices, update.values))
     variable.scatter_update(tf.IndexedSlices(rows(variable, unique) - sums, unique))

@@ -91,11 +91,9 @@ class WordVectors:
         if not self.has_subwords or not words:
             return (np.zeros((len(words), self.vectors.shape[1]), np.float32),
                     np.zeros(len(words), bool))
-        queries = tf.constant(words, tf.string)
-        found = subwords.ngram_buckets(queries, self.min_n, self.max_n,
-                                       len(self.ngram_vectors)).row_lengths().numpy() > 0
-        return (subwords.unseen_word_vectors(queries, self.ngram_vectors, self.min_n,
-                                             self.max_n).numpy(), found)
+        vectors, found = subwords.unseen_word_vectors(tf.constant(words, tf.string),
+                                                      self.ngram_vectors, self.min_n, self.max_n)
+        return vectors.numpy(), found.numpy()
 
     def has_vector(self, word):
         """Whether ``word`` is in the vocabulary or has n-grams to compose a vector from."""
