@@ -189,6 +189,7 @@ def main(argv):
               "(--help for flags)", file=sys.stderr)
         return 2
     command, args = argv[1], argv[2:]
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         process.import_tensorflow_quietly()
@@ -197,19 +198,24 @@ def main(argv):
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # a full disk, a file that went away, …: OS and TF errors
+        if Interrupted.received:  # raised inside a C++ callback, the interruption comes out
+            return _interrupted(command, Interrupted.received)  # re-typed (pybind11, TF)
         if not (isinstance(error, OSError) or _is_tensorflow_error(error)):
             raise
         logging.debug("%s failed", command, exc_info=True)
         print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as interruption:
-        status = 128 + getattr(interruption, "signal", signal.SIGINT)
-        if command == "train":
-            print(f"interrupted: run the same command again to resume {FLAGS.model_dir} from "
-                  "its last backup", file=sys.stderr)
-        else:
-            print(f"interrupted: {command} did not finish", file=sys.stderr)
-        return status
+    except KeyboardInterrupt:
+        return _interrupted(command, Interrupted.received or signal.SIGINT)
+
+
+def _interrupted(command, signum):
+    if command == "train":
+        print(f"interrupted: run the same command again to resume {FLAGS.model_dir} from "
+              "its last backup", file=sys.stderr)
+    else:
+        print(f"interrupted: {command} did not finish", file=sys.stderr)
+    return 128 + signum
 
 
 def _is_tensorflow_error(error):
@@ -230,14 +236,19 @@ def _one_line(error):
     return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", message)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled as Ctrl-C is: the run stops where it is and can be resumed."""
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM: the run stops where it is and can be resumed.
 
-    signal = signal.SIGTERM
+    `received` keeps the signal, because an exception raised while TensorFlow's C++ is calling
+    back into Python (tracing a function) comes out as another type.
+    """
+
+    received = 0
 
 
 def _interrupt(signum, frame):
-    raise Terminated()
+    Interrupted.received = signum
+    raise Interrupted()
 
 
 COMMANDS = {"train": _train, "similar": _similar, "pairs": _pairs, "evaluate": _evaluate,

@@ -157,6 +157,41 @@ def test_an_interrupted_run_says_how_to_resume_in_one_line(uninterrupted, signum
     assert_rerun_finishes_with_the_same_vectors(root, model_dir, reference)
 
 
+# Runs `sg-keras ARGS` with the model's row update (called while TensorFlow traces the train
+# function) sending the process SIGINT and re-typing the KeyboardInterrupt as pybind11 does
+# when a signal lands inside a C++ callback into Python.
+_INTERRUPT_WHILE_TRACING = """\
+import os, signal, sys, time
+from sg_keras import cli, process
+process.import_tensorflow_quietly()
+from sg_keras import optimizers
+original = optimizers.subtract_rows
+def interrupted(*args, **kwargs):
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+    except KeyboardInterrupt:
+        raise RuntimeError("pybind11::error_already_set: MISMATCH of original and normalized "
+                           "active exception types")
+    return original(*args, **kwargs)
+optimizers.subtract_rows = interrupted
+sys.argv = ["sg-keras", *sys.argv[1:]]
+cli.run()
+"""
+
+
+def test_an_interruption_retyped_inside_tensorflow_is_still_an_interruption(uninterrupted):
+    root, reference = uninterrupted
+    result = subprocess.run([sys.executable, "-c", _INTERRUPT_WHILE_TRACING, *TRAIN,
+                             "--model_dir=retyped"], cwd=root, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 130, result.stderr
+    assert "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        "interrupted: run the same command again to resume retyped from its last backup"]
+    assert_rerun_finishes_with_the_same_vectors(root, "retyped", reference)
+
+
 def test_a_second_run_into_a_model_dir_in_use_is_refused(uninterrupted):
     root, _ = uninterrupted
     long_run = [*TRAIN, "--epochs=1000", "--model_dir=busy"]
