@@ -4,6 +4,7 @@ Commands:
   sg-keras train --corpus=PATH[,PATH…] --model_dir=DIR [flags]
   sg-keras similar --model_dir=DIR WORD…
   sg-keras pairs --window=2 "TEXT"
+  sg-keras phrases --corpus=PATH[,PATH…] --output=PHRASES.tsv [--threshold=100 --passes=1]
   sg-keras projector --model_dir=DIR [--top=N]
   sg-keras evaluate (--model_dir=DIR | --vectors=FILE) --analogies=FILE[,…] --similarity=FILE[,…]
   sg-keras export (--model_dir=DIR | --vectors=FILE) --export_dir=saved_models/NAME
@@ -47,6 +48,11 @@ flags.DEFINE_string("export_dir", None, "`export`: TF Serving model base path, e
 flags.DEFINE_integer("restrict_vocab", 30000, "Analogies consider only this many most "
                      "frequent words (word2vec.c's and gensim's 30000).")
 flags.DEFINE_enum("method", "3cosadd", ["3cosadd", "3cosmul"], "Analogy scoring.")
+flags.DEFINE_string("output", None, "`phrases`: the phrases file to write.")
+flags.DEFINE_list("threshold", ["100"], "`phrases`: word2phrase's score threshold, one per "
+                  "pass (the last one repeats): e.g. 200,100 with --passes=2.")
+flags.DEFINE_integer("passes", None, "`phrases`: passes over the corpus; phrases of up to "
+                     "2^passes words form (default: one per --threshold).")
 flags.DEFINE_boolean("json", False, "`evaluate`: print one JSON object instead of tables.")
 
 
@@ -114,6 +120,33 @@ def _pairs(args):
     width = max((len(centre) for centre, _ in groups), default=0)
     for centre, contexts in groups:
         print(f"{centre:<{width}}  " + " ".join(f"({centre}, {c})" for c in contexts))
+    return 0
+
+
+def _phrases(args):
+    from sg_keras import data, phrases, text
+    from sg_keras.corpus import Corpus, check_corpus_files
+
+    if args:
+        raise UsageError(f"phrases takes no positional arguments, got {' '.join(args)}")
+    if not FLAGS.output:
+        raise UsageError("--output is required")
+    try:
+        thresholds = [float(t) for t in FLAGS.threshold]
+    except ValueError:
+        raise UsageError(f"--threshold takes numbers, got {','.join(FLAGS.threshold)}") from None
+    passes = len(thresholds) if FLAGS.passes is None else FLAGS.passes
+    if passes < len(thresholds):
+        raise UsageError(f"--passes={passes} is fewer than the {len(thresholds)} thresholds")
+    thresholds += thresholds[-1:] * (passes - len(thresholds))
+    phrases.check_settings(FLAGS.min_count, thresholds)
+    text.check_tokenizer(FLAGS.tokenizer)
+    paths = FLAGS.corpus or [data.text8_path()]
+    check_corpus_files(paths)
+    table = phrases.learn_phrases(Corpus(paths), FLAGS.tokenizer, FLAGS.min_count, thresholds)
+    table.save(FLAGS.output)
+    print(f"{len(table)} phrases in {passes} pass{'es' if passes > 1 else ''} written to "
+          f"{FLAGS.output}")
     return 0
 
 
@@ -251,8 +284,8 @@ def _interrupt(signum, frame):
     raise Interrupted()
 
 
-COMMANDS = {"train": _train, "similar": _similar, "pairs": _pairs, "evaluate": _evaluate,
-             "export": _export, "projector": _projector}
+COMMANDS = {"train": _train, "similar": _similar, "pairs": _pairs, "phrases": _phrases,
+            "evaluate": _evaluate, "export": _export, "projector": _projector}
 
 
 def run():

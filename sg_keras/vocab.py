@@ -100,30 +100,47 @@ class Vocabulary:
             raise UsageError(f"malformed vocabulary file: {path}") from None
 
 
-def count_words(corpus, tokenizer):
+def count_words(corpus, tokenizer, phrases=None):
     """Counts every token of a corpus in a streaming pass, all in-graph.
 
-    Blocks are tokenised and counted in parallel; the block counts are added
-    into a hash table word → (count, rank of first occurrence) by one
-    ``tf.function`` loop over the dataset, with no Python per block or word,
-    and work per block in proportion to the block, however many words came before.
+    Blocks are tokenised (and their phrases joined: sg_keras.phrases) and counted
+    in parallel; the block counts are added into a hash table word → (count, rank
+    of first occurrence) by one ``tf.function`` loop over the dataset, with no
+    Python per block or word, and work per block in proportion to the block,
+    however many words came before.
     Returns (words, counts, CorpusCounts): every distinct word (str) in order of
     first occurrence, and its count.
     """
-    words, values, tokens, sentences = _count_in_table(corpus, tokenizer)
-    process.release_freed_memory()  # the table's
-    order = np.argsort(values[:, 1])
-    return ([word.decode("utf-8") for word in words[order].tolist()], values[order, 0],
+    def block_keys(sentences):
+        words = text.tokenize(sentences, tokenizer, valid_utf8=True)
+        if phrases is not None:
+            words = phrases.join(words)
+        return words.flat_values, tf.size(words.flat_values, out_type=tf.int64), \
+            tf.math.count_nonzero(words.row_lengths())
+
+    keys, counts, first_seen, tokens, sentences = count_keys(corpus, block_keys)
+    order = np.argsort(first_seen)
+    return ([key.decode("utf-8") for key in keys[order].tolist()], counts[order],
             CorpusCounts(tokens, sentences, corpus.invalid_utf8))
 
 
-def _count_in_table(corpus, tokenizer):
-    """(words, [count, first-occurrence rank] per word, tokens, sentences) of count_words."""
+def count_keys(corpus, block_keys):
+    """Counts the string keys that ``block_keys`` makes of each block, in one pass.
 
+    ``block_keys(sentences)`` → (keys [n], tokens, sentences) of a block, in-graph;
+    the two numbers are summed over the corpus. Returns (keys, counts, rank of
+    first occurrence) as numpy arrays in no particular order, then the two sums.
+    """
+    counted = _count_in_table(corpus, block_keys)
+    process.release_freed_memory()  # the table's, freed on _count_in_table's return
+    return counted
+
+
+def _count_in_table(corpus, block_keys):
     def block_counts(sentences):
-        words = text.tokenize(sentences, tokenizer, valid_utf8=True)
-        unique, _, counts = tf.unique_with_counts(words.flat_values, out_idx=tf.int64)
-        return unique, counts, tf.math.count_nonzero(words.row_lengths())
+        keys, tokens, block_sentences = block_keys(sentences)
+        unique, _, counts = tf.unique_with_counts(keys, out_idx=tf.int64)
+        return unique, counts, tokens, block_sentences
 
     table = tf.lookup.experimental.MutableHashTable(
         tf.string, tf.int64, default_value=tf.constant([0, -1], tf.int64),
@@ -136,19 +153,20 @@ def _count_in_table(corpus, tokenizer):
     @tf.function
     def count_blocks():
         tokens = sentences = distinct = tf.constant(0, tf.int64)
-        for unique, counts, block_sentences in dataset.prefetch(tf.data.AUTOTUNE):
+        for unique, counts, block_tokens, block_sentences in dataset.prefetch(tf.data.AUTOTUNE):
             seen = table.lookup(unique)  # `unique` is in first-occurrence order
             new = tf.cast(seen[:, 1] < 0, tf.int64)
             first = tf.where(new > 0, distinct + tf.cumsum(new, exclusive=True), seen[:, 1])
             table.insert(unique, tf.stack([seen[:, 0] + counts, first], axis=1))
             distinct += tf.reduce_sum(new)
-            tokens += tf.reduce_sum(counts)
+            tokens += block_tokens
             sentences += block_sentences
         return tokens, sentences
 
     tokens, sentences = count_blocks()
-    words, values = table.export()
-    return words.numpy(), values.numpy(), int(tokens), int(sentences)
+    keys, values = table.export()
+    keys, values = keys.numpy(), values.numpy()
+    return keys, values[:, 0], values[:, 1], int(tokens), int(sentences)
 
 
 def count_vocabulary(corpus, tokenizer, min_count, max_vocab_size=0):

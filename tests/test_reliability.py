@@ -55,8 +55,8 @@ def uninterrupted(tmp_path_factory):
     return root, (root / "reference" / "vectors.txt").read_bytes()
 
 
-def assert_rerun_finishes_with_the_same_vectors(root, model_dir, reference):
-    result = sg_keras(*TRAIN, f"--model_dir={model_dir}", cwd=root)
+def assert_rerun_finishes_with_the_same_vectors(root, model_dir, reference, train=TRAIN):
+    result = sg_keras(*train, f"--model_dir={model_dir}", cwd=root)
     assert result.returncode == 0, result.stderr
     assert (root / model_dir / "vectors.txt").read_bytes() == reference
     left = [path for path in (root / model_dir).rglob("*")
@@ -97,6 +97,24 @@ def test_a_run_killed_inside_an_epoch_resumes_to_the_same_vectors(uninterrupted,
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert backup_step(root / model_dir / "backup") == step
     assert_rerun_finishes_with_the_same_vectors(root, model_dir, reference)
+
+
+TRAIN_SUBWORDS = [*TRAIN, "--max_n=4", "--buckets=5000"]
+
+
+def test_a_run_with_subwords_killed_inside_an_epoch_resumes_to_the_same_vectors(uninterrupted):
+    """The n-gram rows (and the words' pieces) come back from the backup too."""
+    root, _ = uninterrupted
+    assert sg_keras(*TRAIN_SUBWORDS, "--model_dir=subwords-reference", cwd=root).returncode == 0
+    reference = (root / "subwords-reference" / "vectors.txt").read_bytes()
+    killed = subprocess.run([sys.executable, "-c", _KILL_AT, "sg_keras.backup", "Backup.save",
+                             "after", "6", *TRAIN_SUBWORDS, "--backup_interval=1e-9",
+                             "--model_dir=subwords-killed"], cwd=root,
+                            capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert backup_step(root / "subwords-killed" / "backup") == 12
+    assert_rerun_finishes_with_the_same_vectors(root, "subwords-killed", reference,
+                                                TRAIN_SUBWORDS)
 
 
 def backup_step(directory):
