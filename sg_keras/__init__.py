@@ -22,6 +22,8 @@ _HOMES = {
     "Corpus": "sg_keras.corpus",
     "Vocabulary": "sg_keras.vocab",
     "count_vocabulary": "sg_keras.vocab",
+    "PhraseTable": "sg_keras.phrases",
+    "learn_phrases": "sg_keras.phrases",
     "PairGenerator": "sg_keras.pairs",
     "SkipGram": "sg_keras.model",
     "TrainConfig": "sg_keras.config",

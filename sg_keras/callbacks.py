@@ -143,8 +143,9 @@ PROBE_WORDS = 5  # default probe words: this many frequent words ...
 PROBE_SKIP = 20  # ... after the most frequent ones (mostly function words)
 
 
-def probe_word_ids(vocab, probe_words, tokenizer):
-    """Row ids of the probe words, normalised like training text (``CAT`` finds ``cat``).
+def probe_word_ids(vocab, probe_words, tokenizer, phrases=None):
+    """Row ids of the probe words, normalised like training text (``CAT`` finds ``cat``;
+    ``New York`` finds ``new_york`` with its ``phrases``, a PhraseTable).
 
     Without probe words: the PROBE_WORDS words after the PROBE_SKIP most frequent
     (in a smaller vocabulary, its last PROBE_WORDS words). Raises UsageError for
@@ -156,7 +157,7 @@ def probe_word_ids(vocab, probe_words, tokenizer):
     index = vocab.index()
     ids = []
     for word in probe_words:
-        key = text.normalize_word(word, tokenizer)
+        key = text.normalize_word(word, tokenizer, phrases)
         if key not in index:
             raise UsageError(f"probe word {word!r} is not in the vocabulary")
         ids.append(index[key])

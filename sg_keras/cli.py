@@ -1,7 +1,7 @@
 """``sg-keras``: the command-line tool (an absl app), a thin layer over the library.
 
 Commands:
-  sg-keras train --corpus=PATH[,PATH…] --model_dir=DIR [flags]
+  sg-keras train --corpus=PATH[,PATH…] --model_dir=DIR [--phrases=PHRASES.tsv] [flags]
   sg-keras similar --model_dir=DIR WORD…
   sg-keras pairs --window=2 "TEXT"
   sg-keras phrases --corpus=PATH[,PATH…] --output=PHRASES.tsv [--threshold=100 --passes=1]
@@ -48,6 +48,8 @@ flags.DEFINE_string("export_dir", None, "`export`: TF Serving model base path, e
 flags.DEFINE_integer("restrict_vocab", 30000, "Analogies consider only this many most "
                      "frequent words (word2vec.c's and gensim's 30000).")
 flags.DEFINE_enum("method", "3cosadd", ["3cosadd", "3cosmul"], "Analogy scoring.")
+flags.DEFINE_string("phrases", None, "`train`: a phrases file (`sg-keras phrases`): its "
+                    "phrases are joined into words (new_york) before counting and training.")
 flags.DEFINE_string("output", None, "`phrases`: the phrases file to write.")
 flags.DEFINE_list("threshold", ["100"], "`phrases`: word2phrase's score threshold, one per "
                   "pass (the last one repeats): e.g. 200,100 with --passes=2.")
@@ -66,7 +68,7 @@ def _train(args):
         eval_analogies=FLAGS.eval_analogies, eval_similarity=FLAGS.eval_similarity,
         restrict_vocab=FLAGS.restrict_vocab, probe_words=FLAGS.probe_words,
         strategy=FLAGS.strategy, backup_interval=FLAGS.backup_interval,
-        **training_flags.settings())
+        phrases=FLAGS.phrases or "", **training_flags.settings())
     config.validate()
     training.train(config)
     if strategies.connect(config.strategy).is_chief:
@@ -88,10 +90,12 @@ def _similar(words):
     if top < 1:
         raise UsageError(f"--top must be at least 1, got {top}")
     word_vectors = WordVectors.from_model_dir(FLAGS.model_dir)  # no model: a usage error
-    tokenizer = ModelDir(FLAGS.model_dir).read_record()["settings"]["tokenizer"]
+    model_dir = ModelDir(FLAGS.model_dir)
+    tokenizer = model_dir.read_record()["settings"]["tokenizer"]
+    phrase_table = model_dir.read_phrases()
     missing = 0
     for word in words:
-        key = text.normalize_word(word, tokenizer)
+        key = text.normalize_word(word, tokenizer, phrase_table)
         if not word_vectors.has_vector(key):
             reason = " and has no character n-grams" if word_vectors.has_subwords else ""
             print(f"{word}: not in the vocabulary{reason}", file=sys.stderr)

@@ -66,6 +66,7 @@ class TrainConfig:
     buckets: int = _setting(2_000_000, "Hash buckets (rows) the character n-grams share "
                             "(with --max_n).")
     steps_per_execution: int = _setting(32, "Training steps per tf.function call.")
+    phrases: str = ""  # a phrases file (sg-keras phrases): its phrases become words
     eval_analogies: list = dataclasses.field(default_factory=list)
     eval_similarity: list = dataclasses.field(default_factory=list)
     restrict_vocab: int = 30000

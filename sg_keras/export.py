@@ -64,10 +64,13 @@ _WORDS = tf.TensorSpec([None], tf.string, name="words")
 _K = tf.TensorSpec(None, tf.int32, name="k")
 
 
-def query_keys(words, tokenizer):
-    """The lookup key of each string [N]: its training tokens joined by one space."""
-    return tf.strings.reduce_join(text.tokenize(words, tokenizer), axis=1,
-                                  separator=KEY_SEPARATOR)
+def query_keys(words, tokenizer, phrases=None):
+    """The lookup key of each string [N]: its training tokens (their phrases joined, given
+    a sg_keras.phrases.PhraseTable) joined by one space."""
+    tokens = text.tokenize(words, tokenizer)
+    if phrases is not None:
+        tokens = phrases.join(tokens)
+    return tf.strings.reduce_join(tokens, axis=1, separator=KEY_SEPARATOR)
 
 
 def _number_of_results(k, largest, meaning):
@@ -97,12 +100,16 @@ class WordVectorServer(tf.Module):
         SavedModel copies them into its ``assets/``).
       ngram_vectors: [buckets, d] float32 n-gram vectors (subwords), or None.
       min_n, max_n: the n-gram lengths of ``ngram_vectors``.
+      phrases: the training run's PhraseTable (``New York`` is looked up as ``new_york``),
+        or None.
     """
 
     def __init__(self, words, embeddings, tokenizer, asset_dir, ngram_vectors=None, min_n=0,
-                 max_n=0):
+                 max_n=0, phrases=None):
         super().__init__()
         self.tokenizer = tokenizer
+        self.phrases = phrases
+        self.phrase_tables = phrases.tables if phrases is not None else []  # tracked
         self.vocab_size = embeddings.shape[0]
         self.min_n, self.max_n = min_n, max_n
         self.ngram_vectors = None
@@ -111,7 +118,7 @@ class WordVectorServer(tf.Module):
         self.embeddings = tf.Variable(embeddings, trainable=False, name="embeddings")
         self.inverse_norms = tf.Variable(neighbours.inverse_norms(self.embeddings),
                                          trainable=False, name="inverse_norms")
-        vocab_path, keys_path = _write_vocab_assets(asset_dir, words, tokenizer)
+        vocab_path, keys_path = _write_vocab_assets(asset_dir, words, tokenizer, phrases)
         self.word_rows = tf.lookup.StaticHashTable(
             tf.lookup.TextFileInitializer(
                 tf.saved_model.Asset(keys_path), tf.string, 0, tf.int64, 1, delimiter="\t"),
@@ -130,7 +137,7 @@ class WordVectorServer(tf.Module):
     def _queries(self, words):
         """(row [N] int64, -1 out of vocabulary; vector [N, d]; in_vocabulary [N];
         answered [N]: in the vocabulary, or composed from its n-grams) of each query."""
-        keys = query_keys(words, self.tokenizer)
+        keys = query_keys(words, self.tokenizer, self.phrases)
         rows = self.word_rows.lookup(keys)
         known = rows >= 0
         vectors = tf.gather(self._read()[0], tf.maximum(rows, 0))
@@ -211,8 +218,8 @@ class SkipGramServer(WordVectorServer):
     ``output_kernel`` [V, d] is the output layer (logits = vector @ kernel^T).
     """
 
-    def __init__(self, words, embeddings, tokenizer, asset_dir, output_kernel, **subword_args):
-        super().__init__(words, embeddings, tokenizer, asset_dir, **subword_args)
+    def __init__(self, words, embeddings, tokenizer, asset_dir, output_kernel, **options):
+        super().__init__(words, embeddings, tokenizer, asset_dir, **options)
         self.output_kernel = tf.Variable(output_kernel, trainable=False, name="output_kernel")
 
     def signatures(self):
@@ -235,11 +242,12 @@ def served_word(word):
     return re.sub(r"[\r\n]", "\ufffd", word) or "\ufffd"
 
 
-def _write_vocab_assets(directory, words, tokenizer, batch=65536):
+def _write_vocab_assets(directory, words, tokenizer, phrases=None, batch=65536):
     """Writes vocab.txt (words) and vocab_keys.tsv (KEY<TAB>ROW, first row per key)."""
     rows = {}
     for start in range(0, len(words), batch):
-        keys = query_keys(tf.constant(words[start:start + batch], tf.string), tokenizer)
+        keys = query_keys(tf.constant(words[start:start + batch], tf.string), tokenizer,
+                          phrases)
         for offset, key in enumerate(keys.numpy()):
             if key:
                 rows.setdefault(key.decode("utf-8"), start + offset)
@@ -304,12 +312,13 @@ def _check_vectors(words, embeddings, output_kernel):
 
 
 def export(export_dir, words, embeddings, tokenizer="unicode", output_kernel=None,
-           ngram_vectors=None, min_n=0, max_n=0):
+           ngram_vectors=None, min_n=0, max_n=0, phrases=None):
     """Writes the serving SavedModel to export_dir/VERSION; returns that path.
 
     Without ``output_kernel`` (imported vectors) there is no ``context`` signature.
     With ``ngram_vectors`` [buckets, d] (n-grams of ``min_n`` … ``max_n`` characters),
-    unseen words are answered from their n-grams.
+    unseen words are answered from their n-grams. With ``phrases`` (a PhraseTable) a
+    query's words are joined into phrases as in training.
     On any error nothing is left behind, not even a newly created export_dir.
     """
     text.check_tokenizer(tokenizer)
@@ -323,22 +332,23 @@ def export(export_dir, words, embeddings, tokenizer="unicode", output_kernel=Non
         raise UsageError(f"--export_dir {export_dir} exists and is not a directory")
     created = first_missing(export_dir)
     path = os.path.join(export_dir, str(next_version(export_dir)))
-    subword_args = {}
+    server_args = {"phrases": phrases}
     if ngram_vectors is not None:
-        subword_args = {"ngram_vectors": np.asarray(ngram_vectors, np.float32), "min_n": min_n,
-                        "max_n": max_n}
+        server_args.update(ngram_vectors=np.asarray(ngram_vectors, np.float32), min_n=min_n,
+                            max_n=max_n)
     try:
         with tempfile.TemporaryDirectory(prefix="sg-keras-export-") as staging:
             if output_kernel is None:
-                server = WordVectorServer(words, embeddings, tokenizer, staging, **subword_args)
+                server = WordVectorServer(words, embeddings, tokenizer, staging, **server_args)
             else:
                 server = SkipGramServer(words, embeddings, tokenizer, staging, output_kernel,
-                                        **subword_args)
+                                        **server_args)
             signatures = server.signatures()
             with atomic_directory(path) as partial:
                 tf.saved_model.save(server, partial, signatures=signatures)
                 _write_extras(os.path.join(partial, EXTRA_DIR), os.path.basename(export_dir),
-                              signatures, words, embeddings, with_unseen=bool(subword_args))
+                              signatures, words, embeddings,
+                              with_unseen=ngram_vectors is not None)
                 make_readable(partial)
     except BaseException:
         if created:
@@ -388,12 +398,12 @@ def export_trained(model_dir, export_dir):
     """
     trained = ModelDir(model_dir).load()
     model = trained.model
-    subword_args = {}
+    options = {"phrases": ModelDir(model_dir).read_phrases()}
     if model.subwords is not None:
-        subword_args = {"ngram_vectors": model.ngram_vectors(), "min_n": model.subwords["min_n"],
-                        "max_n": model.subwords["max_n"]}
+        options.update(ngram_vectors=model.ngram_vectors(), min_n=model.subwords["min_n"],
+                       max_n=model.subwords["max_n"])
     return export(export_dir, trained.vocab.words, model.word_vectors(),
-                  trained.settings["tokenizer"], model.output_kernel(), **subword_args)
+                  trained.settings["tokenizer"], model.output_kernel(), **options)
 
 
 def export_vectors(vectors_path, export_dir, tokenizer="unicode"):

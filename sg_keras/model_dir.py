@@ -3,6 +3,7 @@
 After a run, ``MODEL_DIR/`` holds::
 
     vocab.tsv                 the vocabulary: word<TAB>count, row i on line i
+    phrases.tsv               with --phrases: the phrases joined into words (sg_keras.phrases)
     config.json               the settings (sg_keras.config.SETTINGS), the corpus and its counts
     model.keras               the Keras model (keras.models.load_model after import sg_keras.model)
     vectors.txt               word2vec text format (gensim's load_word2vec_format reads it)
@@ -25,6 +26,7 @@ import tempfile
 import keras
 
 from sg_keras import vectors
+from sg_keras.phrases import PhraseTable
 from sg_keras.errors import UsageError
 from sg_keras.io_utils import (atomic_open, atomic_write_text, first_missing, remove_empty_dirs,
                                zip_directory)
@@ -32,6 +34,7 @@ from sg_keras.model import SkipGram
 from sg_keras.vocab import Vocabulary
 
 VOCAB_FILE = "vocab.tsv"
+PHRASES_FILE = "phrases.tsv"
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.keras"
 VECTORS_FILE = "vectors.txt"
@@ -71,6 +74,10 @@ class ModelDir:
     @property
     def vocab_path(self):
         return self._file(VOCAB_FILE)
+
+    @property
+    def phrases_path(self):
+        return self._file(PHRASES_FILE)
 
     @property
     def config_path(self):
@@ -152,19 +159,27 @@ class ModelDir:
                     else:
                         os.unlink(path)
 
-    def check_reusable(self, settings, corpus):
-        """Refuses (UsageError) a model_dir holding a run of other settings or corpus."""
+    def check_reusable(self, settings, corpus, phrases=None):
+        """Refuses (UsageError) a model_dir holding a run of other settings, corpus or
+        phrases (a PhraseTable, or None)."""
         if not os.path.exists(self.config_path):
             return
         previous = self.read_record()
         if previous.get("settings") != settings or previous.get("corpus") != _paths(corpus):
             raise UsageError(f"{self.path} holds a run with other settings or corpus; "
                              "use a new --model_dir (or delete it)")
+        recorded = self.read_phrases()
+        if (recorded and recorded.to_tsv()) != (phrases and phrases.to_tsv()):
+            raise UsageError(f"{self.path} holds a run with other phrases; use a new "
+                             "--model_dir (or delete it)")
 
-    def write_run(self, settings, corpus, vocab, counts):
-        """Writes vocab.tsv and config.json: the settings, the corpus and its ``counts``."""
+    def write_run(self, settings, corpus, vocab, counts, phrases=None):
+        """Writes vocab.tsv, phrases.tsv (given a PhraseTable) and config.json: the
+        settings, the corpus and its ``counts``."""
         os.makedirs(self.path, exist_ok=True)
         vocab.save(self.vocab_path)
+        if phrases is not None:
+            phrases.save(self.phrases_path)
         record = {"settings": settings, "corpus": _paths(corpus), "vocab_size": len(vocab),
                   **counts}
         atomic_write_text(self.config_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -182,6 +197,12 @@ class ModelDir:
 
     def read_vocabulary(self):
         return Vocabulary.load(self.vocab_path)
+
+    def read_phrases(self):
+        """The run's PhraseTable, or None for a run without phrases."""
+        if not os.path.exists(self.phrases_path):
+            return None
+        return PhraseTable.load(self.phrases_path)
 
     def save_model(self, model, vocab):
         """Writes model.keras and vectors.txt, each atomically.

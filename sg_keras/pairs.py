@@ -84,6 +84,7 @@ class PairGenerator:
       sample: subsampling threshold t (0 = off).
       shrink_window: draw each centre word's window uniformly from 1..window.
       tokenizer: name of the tokenizer (see text.TOKENIZERS).
+      phrases: a sg_keras.phrases.PhraseTable whose phrases are joined into words, or None.
 
     Example:
 
@@ -97,8 +98,10 @@ class PairGenerator:
     [(0, 1), (1, 0), (1, 2), (2, 1)]
     """
 
-    def __init__(self, vocab, window, sample, shrink_window=True, tokenizer="unicode"):
+    def __init__(self, vocab, window, sample, shrink_window=True, tokenizer="unicode",
+                 phrases=None):
         self.window = window
+        self.phrases = phrases
         self.sample = sample
         self.shrink_window = shrink_window
         self.tokenizer = tokenizer
@@ -111,6 +114,8 @@ class PairGenerator:
         ``sentences``: valid UTF-8, as sg_keras.corpus's readers yield them.
         """
         words = text.tokenize(sentences, self.tokenizer, valid_utf8=True)
+        if self.phrases is not None:
+            words = self.phrases.join(words)
         ids = self.table.lookup(words.flat_values)
         sentence_ids = words.value_rowids()
         subsample_seed, window_seed = tf.unstack(

@@ -68,6 +68,10 @@ class PhraseTable:
         # that found no phrase has no table: TF's tables cannot be empty.)
         self.tables = [_phrase_set(p.phrases) for p in self.passes if p.phrases]
 
+    def copy(self):
+        """The same phrases with tables of its own (for another input pipeline)."""
+        return PhraseTable(self.tokenizer, self.min_count, self.passes)
+
     def __len__(self):
         return sum(len(p.phrases) for p in self.passes)
 

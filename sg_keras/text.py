@@ -57,16 +57,21 @@ def tokenize(texts, tokenizer="unicode", valid_utf8=False):
     return tf_text.regex_split(texts, _NON_WORD, keep_delim_regex_pattern="")
 
 
-def normalize_word(word, tokenizer):
+def normalize_word(word, tokenizer, phrases=None):
     """``word`` as the vocabulary holds it: its one token, or the word itself if it has
-    no token or several (``CAT`` → ``cat`` with the ``unicode`` tokeniser).
+    no token or several (``CAT`` → ``cat`` with the ``unicode`` tokeniser); with
+    ``phrases`` (a sg_keras.phrases.PhraseTable) its tokens joined where they form one
+    (``New York`` → ``new_york``).
 
     Example:
 
     >>> normalize_word("Soviet", "unicode")
     'soviet'
     """
-    tokens = tokenize(tf.constant([utf8_bytes(word)]), tokenizer).flat_values.numpy()
+    tokens = tokenize(tf.constant([utf8_bytes(word)]), tokenizer)
+    if phrases is not None:
+        tokens = phrases.join(tokens)
+    tokens = tokens.flat_values.numpy()
     return tokens[0].decode("utf-8") if len(tokens) == 1 else word
 
 

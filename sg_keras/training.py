@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from sg_keras import corpus, objectives, pairs, process, strategies, subwords
+from sg_keras import corpus, objectives, pairs, phrases, process, strategies, subwords
 from sg_keras import backup as backup_lib
 from sg_keras.callbacks import (EmbeddingProjector, LatestWeights, NearestNeighbourSummary,
                                 StopOnDivergence, TrainingSpeed, WordVectorEvaluation,
@@ -65,16 +65,18 @@ def epoch_steps(expected_pairs, batch_size, steps_per_execution, whole_execution
 class TrainingPairs:
     """The endless stream of training pairs of a run: of the whole corpus, or of a shard."""
 
-    def __init__(self, config, vocab, counts):
+    def __init__(self, config, vocab, counts, phrase_table=None):
         self.config = config
         self.vocab = vocab
         self.counts = counts
+        self.phrase_table = phrase_table
         self.corpus = Corpus(config.corpus)
 
     def _generator(self):
         config = self.config
         return pairs.PairGenerator(self.vocab, config.window, config.sample,
-                                   config.shrink_window, config.tokenizer)
+                                   config.shrink_window, config.tokenizer,
+                                   self.phrase_table and self.phrase_table.copy())
 
     def dataset(self, batch_size, skip_batches=0):
         """Batches of the whole corpus, read in this process (sg_keras.corpus.Corpus),
@@ -121,11 +123,20 @@ def check_run_memory(config, vocab_size):
                          f"{what} with {words:,} words" if words else what)
 
 
-def prepare_vocabulary(config):
-    """Counts the corpus and builds the vocabulary (nothing written): (Vocabulary, CorpusCounts)."""
+def load_phrases(config):
+    """The PhraseTable of ``config.phrases`` (None without); UsageError for a file that is
+    not one, or was made with another tokenizer."""
+    if not config.phrases:
+        return None
+    return phrases.PhraseTable.load(config.phrases, config.tokenizer)
+
+
+def prepare_vocabulary(config, phrase_table=None):
+    """Counts the corpus (its phrases joined) and builds the vocabulary (nothing written):
+    (Vocabulary, CorpusCounts)."""
     started = time.perf_counter()
     vocab, counts = count_vocabulary(Corpus(config.corpus), config.tokenizer, config.min_count,
-                                     config.max_vocab_size)
+                                     config.max_vocab_size, phrase_table)
     if counts.tokens == counts.sentences:
         raise UsageError("every sentence of the corpus is one word: it gives no training "
                          "pairs (a sentence is a line)")
@@ -152,14 +163,15 @@ def build_model(config, vocab):
                     noise_counts=vocab.counts, **options)
 
 
-def _write_run(config, model_dir, vocab, counts):
-    """Writes vocab.tsv and config.json (settings, corpus counts, the pairs one epoch is
-    expected to give); returns that expected number of pairs."""
+def _write_run(config, model_dir, vocab, counts, phrase_table):
+    """Writes vocab.tsv, phrases.tsv and config.json (settings, corpus counts, the pairs
+    one epoch is expected to give); returns that expected number of pairs."""
     expected_pairs = pairs.expected_pairs(vocab.counts, config.sample, config.window,
                                           config.shrink_window, counts.sentences)
     model_dir.write_run(config.settings(), config.corpus, vocab, {
         "corpus_tokens": counts.tokens, "corpus_sentences": counts.sentences,
-        "invalid_utf8": counts.invalid_utf8, "expected_pairs_per_epoch": expected_pairs})
+        "invalid_utf8": counts.invalid_utf8, "expected_pairs_per_epoch": expected_pairs},
+        phrase_table)
     return expected_pairs
 
 
@@ -201,13 +213,15 @@ def train(config, extra_callbacks=()):
 
 def _train(config, strategy, model_dir, evaluations, extra_callbacks):
     """train()'s steps once the strategy has joined and model_dir is held."""
-    model_dir.check_reusable(config.settings(), config.corpus)
+    phrase_table = load_phrases(config)
+    model_dir.check_reusable(config.settings(), config.corpus, phrase_table)
     backup = backup_lib.Backup(model_dir.backup_dir, strategy.backup_kind)
     backup_lib.check_kind(backup.directory, backup.kind)  # before counting
-    vocab, counts = strategy.share_vocabulary(lambda: prepare_vocabulary(config))
+    vocab, counts = strategy.share_vocabulary(lambda: prepare_vocabulary(config, phrase_table))
     check_run_memory(config, len(vocab))
-    probe_ids = probe_word_ids(vocab, config.probe_words, config.tokenizer)  # before writing
-    expected_pairs = _write_run(config, model_dir, vocab, counts)
+    probe_ids = probe_word_ids(vocab, config.probe_words, config.tokenizer,
+                               phrase_table)  # before writing
+    expected_pairs = _write_run(config, model_dir, vocab, counts, phrase_table)
     schedule = Schedule(config.epochs, *epoch_steps(
         expected_pairs, config.batch_size, config.steps_per_execution,
         strategy.whole_executions), config.batch_size, config.backup_interval)
@@ -222,7 +236,7 @@ def _train(config, strategy, model_dir, evaluations, extra_callbacks):
                            evaluations, extra_callbacks)
     verbose = 1 if logging.level_info() and strategy.is_chief else 0
     started = time.perf_counter()
-    training_pairs = TrainingPairs(config, vocab, counts)
+    training_pairs = TrainingPairs(config, vocab, counts, phrase_table)
     try:
         history, model = strategy.fit(model, training_pairs, schedule, callbacks,
                                       backup, verbose)
@@ -241,10 +255,11 @@ def write_untrained(config):
     """Writes the model_dir of an initialised, untrained model (a baseline); returns the
     vocabulary. Holds and checks the model_dir as train() does."""
     with ModelDir(config.model_dir).lock() as model_dir:
-        model_dir.check_reusable(config.settings(), config.corpus)
-        vocab, counts = prepare_vocabulary(config)
+        phrase_table = load_phrases(config)
+        model_dir.check_reusable(config.settings(), config.corpus, phrase_table)
+        vocab, counts = prepare_vocabulary(config, phrase_table)
         check_run_memory(config, len(vocab))
-        _write_run(config, model_dir, vocab, counts)
+        _write_run(config, model_dir, vocab, counts, phrase_table)
         model_dir.save_model(build_model(config, vocab), vocab)
     return vocab
 

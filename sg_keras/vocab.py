@@ -169,8 +169,10 @@ def _count_in_table(corpus, block_keys):
     return keys, values[:, 0], values[:, 1], int(tokens), int(sentences)
 
 
-def count_vocabulary(corpus, tokenizer, min_count, max_vocab_size=0):
+def count_vocabulary(corpus, tokenizer, min_count, max_vocab_size=0, phrases=None):
     """(Vocabulary, CorpusCounts) of a corpus: count_words, then Vocabulary.from_counts.
+
+    ``phrases``: a sg_keras.phrases.PhraseTable whose phrases are joined into words.
 
     Example:
 
@@ -184,7 +186,7 @@ def count_vocabulary(corpus, tokenizer, min_count, max_vocab_size=0):
     (['the', 'fox', 'and', 'dog'], 5)
     """
     try:
-        words, word_counts, counts = count_words(corpus, tokenizer)
+        words, word_counts, counts = count_words(corpus, tokenizer, phrases)
     except tf.errors.OpError:
         corpus.check_read()
         raise

@@ -169,3 +169,71 @@ def test_bad_phrases_flags_are_one_line_and_write_nothing(tmp_path, flags, messa
     result = sg_keras("phrases", "--corpus=c.txt", "--output=p.tsv", *flags, cwd=tmp_path)
     assert_usage_error(result, message)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]
+
+
+@pytest.fixture(scope="module")
+def phrase_run(tmp_path_factory):
+    """A run trained with two passes of phrases (unicode tokenizer), and its phrases file."""
+    root = tmp_path_factory.mktemp("phrase_run")
+    collocation_corpus(root / "c.txt", sentences=1500)
+    made = sg_keras("phrases", "--corpus=c.txt", "--output=p.tsv", "--threshold=10,2",
+                    "--min_count=3", cwd=root)
+    assert made.returncode == 0, made.stderr
+    trained = sg_keras("train", "--corpus=c.txt", "--phrases=p.tsv", "--model_dir=run",
+                       "--min_count=3", "--dim=16", "--epochs=2", "--verbosity=-1", cwd=root)
+    assert trained.returncode == 0, trained.stderr
+    return root
+
+
+def test_training_with_phrases_makes_them_words(phrase_run):
+    from sg_keras.model_dir import ModelDir
+
+    model_dir = ModelDir(str(phrase_run / "run"))
+    assert (phrase_run / "run" / "phrases.tsv").read_text() == (phrase_run / "p.tsv").read_text()
+    vocab = model_dir.read_vocabulary()
+    table = model_dir.read_phrases()
+    sentences = [line.split() for line in (phrase_run / "c.txt").read_text().splitlines()]
+    for phrase_set in [set(p.phrases) for p in table.passes]:
+        sentences = [reference_join(s, phrase_set) for s in sentences]
+    expected = collections.Counter(w for s in sentences for w in s)
+    assert dict(zip(vocab.words, vocab.counts.tolist())) == {
+        w: c for w, c in expected.items() if c >= 3}
+    assert {"new_york_times", "los_angeles", "w0"} <= set(vocab.words)
+
+
+def test_similar_and_the_export_answer_a_phrase_in_words(phrase_run):
+    from sg_keras import export as export_lib
+    from sg_keras.word_vectors import WordVectors
+
+    similar = sg_keras("similar", "--model_dir=run", "Los Angeles", "--top=2", cwd=phrase_run)
+    assert similar.returncode == 0, similar.stderr
+    assert similar.stdout.splitlines()[0] == "los_angeles:"
+    path = export_lib.export_trained(str(phrase_run / "run"), str(phrase_run / "served"))
+    served = tf.saved_model.load(path)
+    queries = ["Los Angeles", "los_angeles", "new york times", "w0", "angeles los"]
+    result = served.signatures["lookup"](words=tf.constant(queries))
+    assert result["in_vocabulary"].numpy().tolist() == [True, True, True, True, False]
+    word_vectors = WordVectors.load(str(phrase_run / "run" / "vectors.txt"))
+    for query, vector in zip(queries[:4], result["embeddings"].numpy()):
+        key = {"Los Angeles": "los_angeles", "new york times": "new_york_times"}.get(query, query)
+        np.testing.assert_allclose(vector, word_vectors[key], atol=1e-6)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("new_york\t3\t1.0\n", "not a phrases file"),
+    ("# sg-keras phrases: tokenizer=whitespace min_count=5 passes=0\n",
+     "was made with --tokenizer=whitespace, not unicode"),
+])
+def test_train_refuses_a_foreign_phrases_file_and_writes_nothing(tmp_path, content, message):
+    collocation_corpus(tmp_path / "c.txt", sentences=50)
+    (tmp_path / "p.tsv").write_text(content, encoding="utf-8")
+    result = sg_keras("train", "--corpus=c.txt", "--phrases=p.tsv", "--model_dir=run",
+                      "--min_count=1", cwd=tmp_path)
+    assert_usage_error(result, message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_resumed_with_other_phrases_is_refused(phrase_run):
+    result = sg_keras("train", "--corpus=c.txt", "--model_dir=run", "--min_count=3",
+                      "--dim=16", "--epochs=2", cwd=phrase_run)
+    assert_usage_error(result, "holds a run with other phrases")
