@@ -23,13 +23,13 @@ setup(
     extras_require={
         # websockets: the TensorBoard browser test speaks the DevTools protocol to chromium;
         # pillow: it looks at the screenshot.
-        # apache-beam: tests/test_beam_vocab.py runs pipelines/beam_vocab.py.
+        # apache-beam: tests/test_beam_vocab.py, test_beam_phrases.py run pipelines/beam_*.py.
         # fasttext: tests/test_subwords.py checks fastText's .bin against fastText itself.
         "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "gensim>=4.3,<5", "websockets>=15,<18",
                  "pillow>=10,<14",
                  "apache-beam>=2.60,<3", "fasttext>=0.9.3,<0.10"],
         "benchmark": ["gensim>=4.3,<5", "fasttext>=0.9.3,<0.10"],
-        "beam": ["apache-beam>=2.60,<3"],  # pipelines/beam_vocab.py
+        "beam": ["apache-beam>=2.60,<3"],  # pipelines/beam_vocab.py, beam_phrases.py
     },
     entry_points={"console_scripts": ["sg-keras=sg_keras.cli:run"]},
 )

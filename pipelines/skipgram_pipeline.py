@@ -1,7 +1,9 @@
-"""The skip-gram pipeline: ExampleGen → StatisticsGen → Transform → Trainer → Evaluator → Pusher.
+"""The skip-gram pipeline: ExampleGen → StatisticsGen → [PhraseGen] → Transform → Trainer →
+Evaluator → Pusher.
 
 ``python -m pipelines.skipgram_pipeline --corpus=PATH[,…] --pipeline_root=DIR
---serving_model_dir=saved_models/NAME [training flags] [--eval_analogies=…
+--serving_model_dir=saved_models/NAME [training flags] [--phrase_threshold=200,100]
+[--eval_analogies=…
 --eval_similarity=… --min_analogy_accuracy=… --min_spearman=… --max_eval_loss=…
 --tolerance=…]``
 
@@ -17,8 +19,8 @@ import sys
 
 from absl import app, flags, logging
 
-from pipelines import (evaluator, example_gen, orchestration, pusher, statistics_gen, trainer,
-                       transform)
+from pipelines import (evaluator, example_gen, orchestration, phrase_gen, pusher,
+                       statistics_gen, trainer, transform)
 from sg_keras import objectives, process, training_flags
 from sg_keras.errors import UsageError, flags_parser
 
@@ -27,6 +29,8 @@ flags.DEFINE_list("corpus", [], "corpus files (plain text or gzip), comma-separa
 flags.DEFINE_string("pipeline_root", None, "directory of the stages' artifacts")
 flags.DEFINE_string("serving_model_dir", None, "TF Serving model base path (saved_models/NAME)")
 flags.DEFINE_integer("eval_percent", 10, "percentage of lines (by hash) in the eval split")
+flags.DEFINE_list("phrase_threshold", [], "PhraseGen: word2phrase's threshold of each pass "
+                  "(e.g. 200,100); none: no PhraseGen, no phrases")
 flags.DEFINE_list("eval_analogies", [], "analogy files for the Evaluator")
 flags.DEFINE_list("eval_similarity", [], "word-pair similarity files for the Evaluator")
 flags.DEFINE_string("min_analogy_accuracy", "", "blessing: minimum accuracy on each analogy file")
@@ -35,7 +39,8 @@ flags.DEFINE_string("max_eval_loss", "", "blessing: maximum held-out loss on the
 flags.DEFINE_string("tolerance", "0.01",
                     "blessing: how much worse than the pushed version a figure may be")
 
-STAGES = ("ExampleGen", "StatisticsGen", "Transform", "Trainer", "Evaluator", "Pusher")
+STAGES = ("ExampleGen", "StatisticsGen", "PhraseGen", "Transform", "Trainer", "Evaluator",
+          "Pusher")  # PhraseGen only with phrase thresholds
 
 
 @dataclasses.dataclass
@@ -47,6 +52,7 @@ class PipelineConfig:
     serving_model_dir: str
     training: dict = dataclasses.field(default_factory=dict)  # TrainConfig keyword arguments
     eval_percent: int = 10
+    phrase_threshold: list = dataclasses.field(default_factory=list)  # one per pass
     eval_analogies: list = dataclasses.field(default_factory=list)
     eval_similarity: list = dataclasses.field(default_factory=list)
     min_analogy_accuracy: str = ""
@@ -60,9 +66,11 @@ def run_pipeline(config):
     if not config.pipeline_root:
         raise UsageError("--pipeline_root is required")
     example_gen.check(config.corpus, config.eval_percent)
-    thresholds = evaluator.parse_thresholds(dataclasses.asdict(config))
+    blessing = evaluator.parse_thresholds(dataclasses.asdict(config))
     pusher.check(config.serving_model_dir)
     settings = trainer.settings(config.training)
+    thresholds = _numbers(config.phrase_threshold, "--phrase_threshold")
+    phrase_gen.check(thresholds, settings["min_count"])
     # As sg-keras train, before ExampleGen starts TensorFlow's runtime.
     process.limit_op_threads(settings["loss"] in objectives.SPARSE_LOSSES)
     root = config.pipeline_root
@@ -70,14 +78,26 @@ def run_pipeline(config):
     results["ExampleGen"] = examples = example_gen.run(root, config.corpus, config.eval_percent)
     results["StatisticsGen"] = statistics_gen.run(root, examples, settings["tokenizer"],
                                                   settings["min_count"])
+    phrases = None
+    if thresholds:
+        results["PhraseGen"] = phrases = phrase_gen.run(
+            root, examples, settings["tokenizer"], settings["min_count"], thresholds)
     results["Transform"] = transformed = transform.run(
-        root, examples, settings["tokenizer"], settings["min_count"], settings["max_vocab_size"])
+        root, examples, settings["tokenizer"], settings["min_count"], settings["max_vocab_size"],
+        phrases)
     results["Trainer"] = trained = trainer.run(root, examples, transformed, settings)
     results["Evaluator"] = evaluated = evaluator.run(
-        root, examples, trained, config.eval_analogies, config.eval_similarity, thresholds,
+        root, examples, trained, config.eval_analogies, config.eval_similarity, blessing,
         config.serving_model_dir)
     results["Pusher"] = pusher.run(root, trained, evaluated, config.serving_model_dir)
     return results
+
+
+def _numbers(values, flag):
+    try:
+        return [float(value) for value in values]
+    except ValueError:
+        raise UsageError(f"{flag} takes numbers, got {','.join(values)}") from None
 
 
 def config_from_flags():
@@ -97,7 +117,7 @@ def main(argv):
             f"pipeline: {error}"
         print(f"error: {message}", file=sys.stderr)
         return 2
-    for name in STAGES:
+    for name in (name for name in STAGES if name in results):
         result = results[name]
         state = "cached" if result.cached else "ran"
         print(f"{name:<14} {state:<7} {result.directory}")

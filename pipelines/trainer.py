@@ -54,7 +54,8 @@ def run(pipeline_root, examples, transform, settings):
         config = config_lib.TrainConfig(
             corpus=[examples.outputs["train"]], model_dir=directory,
             tokenizer=transform_config["tokenizer"], min_count=transform_config["min_count"],
-            max_vocab_size=transform_config["max_vocab_size"], **settings)
+            max_vocab_size=transform_config["max_vocab_size"],
+            phrases=transform.outputs.get("phrases", ""), **settings)
         outputs = {"model_dir": directory, "model": ModelDir(directory).model_path}
         if config.epochs == 0:
             vocab = _save_untrained(config)

@@ -1,8 +1,8 @@
 """Transform: the vocabulary and tokenisation the Trainer and the serving export use.
 
-Inputs: ExampleGen's RUN_ID. Parameters: tokenizer, min_count, max_vocab_size.
-Outputs: ``vocab.tsv`` (sg_keras.vocab format, counted from the train split with
-sg_keras.vocab.count_vocabulary) and ``transform.json`` (the tokenisation config and
+Inputs: ExampleGen's RUN_ID (and PhraseGen's, when it ran). Parameters: tokenizer,
+min_count, max_vocab_size. Outputs: ``vocab.tsv`` (sg_keras.vocab format, counted from
+the train split, its phrases joined, with sg_keras.vocab.count_vocabulary) and ``transform.json`` (the tokenisation config and
 counts). The Trainer's sg_keras.training.train counts the train split again and
 builds the same vocabulary from it; the Trainer checks that the two are equal.
 """
@@ -13,27 +13,33 @@ from pipelines import orchestration
 from sg_keras import text
 from sg_keras.corpus import Corpus
 from sg_keras.model_dir import VOCAB_FILE
+from sg_keras.phrases import PhraseTable
 from sg_keras.vocab import count_vocabulary
 
 NAME = "Transform"
 CONFIG_FILE = "transform.json"
 
 
-def run(pipeline_root, examples, tokenizer, min_count, max_vocab_size):
+def run(pipeline_root, examples, tokenizer, min_count, max_vocab_size, phrases=None):
+    """``phrases``: PhraseGen's StageResult, or None."""
     parameters = {"tokenizer": tokenizer, "min_count": min_count,
                   "max_vocab_size": max_vocab_size}
+    inputs = {"examples": examples.run_id}
+    if phrases is not None:
+        inputs["phrases"] = phrases.run_id
 
     def body(directory):
         text.check_tokenizer(tokenizer)
+        table = PhraseTable.load(phrases.outputs["phrases"], tokenizer) if phrases else None
         vocab, counts = count_vocabulary(Corpus([examples.outputs["train"]]), tokenizer,
-                                         min_count, max_vocab_size)
+                                         min_count, max_vocab_size, table)
         vocab_path = os.path.join(directory, VOCAB_FILE)
         vocab.save(vocab_path)
         config_path = os.path.join(directory, CONFIG_FILE)
         orchestration.write_json(config_path, {**parameters, "vocab_size": len(vocab),
                                                "train_tokens": counts.tokens,
                                                "train_sentences": counts.sentences})
-        return {"vocab": vocab_path, "config": config_path, "vocab_size": len(vocab)}
+        return {"vocab": vocab_path, "config": config_path, "vocab_size": len(vocab),
+                "phrases": phrases.outputs["phrases"] if phrases else ""}
 
-    return orchestration.run_stage(pipeline_root, NAME, {"examples": examples.run_id},
-                                   parameters, body)
+    return orchestration.run_stage(pipeline_root, NAME, inputs, parameters, body)

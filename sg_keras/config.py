@@ -53,7 +53,9 @@ class TrainConfig:
     min_count: int = _setting(5, "Drop words seen fewer times.")
     max_vocab_size: int = _setting(0, "Keep at most this many most frequent words (0 = all).")
     epochs: int = _setting(5, "Passes over the corpus.")
-    batch_size: int = _setting(4096, "Training pairs per step.")
+    batch_size: int = _setting(None, "Training pairs per step. Default: 4096, or 1024 with "
+                               "subwords (--max_n), whose shared n-gram rows learn better "
+                               "from smaller summed updates (benchmarks/RESULTS.md).")
     loss: str = _setting("negative", "Objective: negative, softmax or sampled.")
     learning_rate: float = _setting(0.025, "Initial SGD learning rate (per pair), decays "
                                     "linearly to 1e-4 of it.")
@@ -73,6 +75,10 @@ class TrainConfig:
     probe_words: list = dataclasses.field(default_factory=list)  # default: frequent words
     strategy: str = "default"  # see cluster.STRATEGIES
     backup_interval: float = 60.0  # seconds between backups inside an epoch; 0: at its end only
+
+    def __post_init__(self):
+        if self.batch_size is None:
+            self.batch_size = SUBWORD_BATCH_SIZE if self.subwords else BATCH_SIZE
 
     def validate(self):
         """Raises UsageError naming the first nonsensical setting."""
@@ -118,6 +124,9 @@ class TrainConfig:
         """The settings that shape the model (SETTINGS), as a dict."""
         return {name: getattr(self, name) for name in SETTINGS}
 
+
+BATCH_SIZE = 4096
+SUBWORD_BATCH_SIZE = 1024
 
 SETTINGS = tuple(field.name for field in dataclasses.fields(TrainConfig)
                  if field.metadata.get("setting"))

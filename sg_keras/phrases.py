@@ -218,6 +218,21 @@ def check_settings(min_count, thresholds):
 
 def _learn_pass(corpus, table, min_count, threshold):
     """The next pass: count the text with ``table``'s phrases joined, score its bigrams."""
+    try:
+        keys, counts, _, words, _ = vocab.count_keys(corpus, pass_keys(table))
+    except tf.errors.OpError:
+        corpus.check_read()
+        raise
+    if words == 0:
+        raise UsageError(f"the corpus has no words: {', '.join(corpus.paths)}")
+    frequent = counts > min_count  # see score_pass
+    return score_pass([key.decode("utf-8") for key in keys[frequent].tolist()],
+                      counts[frequent].tolist(), words, min_count, threshold)
+
+
+def pass_keys(table):
+    """The counting function of the pass after ``table``'s: a block of sentences →
+    (its words and its bigrams ``a b``, the phrases so far joined; tokens; sentences)."""
 
     def block_keys(sentences):
         words = table.join(text.tokenize(sentences, table.tokenizer, valid_utf8=True))
@@ -227,23 +242,21 @@ def _learn_pass(corpus, table, min_count, threshold):
         return (tf.concat([flat, bigrams], 0), tf.size(flat, out_type=tf.int64),
                 tf.math.count_nonzero(words.row_lengths()))
 
-    try:
-        keys, counts, _, words, _ = vocab.count_keys(corpus, block_keys)
-    except tf.errors.OpError:
-        corpus.check_read()
-        raise
-    if words == 0:
-        raise UsageError(f"the corpus has no words: {', '.join(corpus.paths)}")
-    # A phrase's bigram count exceeds min_count (its score is positive), and so do its
-    # words' counts: only keys counted more than min_count times matter.
-    frequent = counts > min_count
-    keys = [key.decode("utf-8") for key in keys[frequent].tolist()]
-    counts = counts[frequent]
-    word_counts = {key: count for key, count in zip(keys, counts.tolist()) if _BIGRAM not in key}
+    return block_keys
+
+
+def score_pass(keys, counts, words, min_count, threshold):
+    """The PhrasePass of counted ``keys`` (words, and bigrams ``a b``) and their ``counts``.
+
+    ``words``: the tokens counted. A phrase's bigram count exceeds min_count (its
+    score is positive), and so do its words' counts: keys counted min_count times or
+    fewer may be left out.
+    """
+    word_counts = {key: count for key, count in zip(keys, counts) if _BIGRAM not in key}
     phrases = []
-    for key, count in zip(keys, counts.tolist()):
+    for key, count in zip(keys, counts):
         first, _, second = key.partition(_BIGRAM)
-        if second and first in word_counts and second in word_counts:
+        if second and count > min_count and first in word_counts and second in word_counts:
             score = (count - min_count) / (word_counts[first] * word_counts[second]) * words
             if score > threshold:
                 phrases.append((-score, first + SEPARATOR + second, count))

@@ -287,3 +287,27 @@ def test_a_directory_that_is_no_checkout_is_refused(tiny, tmp_path):
                              f"--corpus={tiny / 'corpus.txt'}", f"--checkouts={tmp_path}"],
                             cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "error: not sg_keras checkouts" in result.stderr
+
+
+def test_phrases_benchmark_compares_the_sets_and_times_with_gensims(tmp_path):
+    from test_phrases import collocation_corpus
+
+    collocation_corpus(tmp_path / "corpus.txt", sentences=1500)
+    results = tmp_path / "RESULTS.md"
+    stdout = run_module("benchmarks.phrases", f"--corpus={tmp_path / 'corpus.txt'}",
+                        "--min_count=3", "--threshold=5", "--repeats=2", f"--results={results}")
+    walls = {}
+    for line, timing in zip(stdout.splitlines(), stdout.splitlines()[1:]):
+        if line.startswith("running "):
+            walls.setdefault(line.split()[1].rstrip(":"), []).append(
+                float(timing.split("s,")[0]))
+    assert {name: len(w) for name, w in walls.items()} == {"sg_keras": 2, "gensim": 2}
+    section = results.read_text()
+    rows = table_rows(section)
+    ours, theirs = rows["sg-keras phrases"], rows["gensim Phrases (word2phrase scorer)"]
+    median = {name: sorted(w)[0] for name, w in walls.items()}  # lower middle of two
+    assert ours[0].startswith(f"{median['sg_keras']:.1f} (")
+    assert ours[1] == f"{median['sg_keras'] / median['gensim']:.2f}×"
+    assert ours[3] == theirs[3] and int(ours[3]) >= 3  # the same phrases, as many
+    assert "Jaccard index of the phrase sets: 1.0000" in section
+    assert "Only sg-keras phrases: 0." in section

@@ -12,8 +12,13 @@ import pytest
 
 from conftest import REPO, planted_corpus
 from pipelines import example_gen, orchestration
-from pipelines.skipgram_pipeline import STAGES, PipelineConfig, run_pipeline
+from pipelines import skipgram_pipeline
+from pipelines.skipgram_pipeline import PipelineConfig, run_pipeline
 from sg_keras.vocab import Vocabulary
+from test_phrases import collocation_corpus
+
+# The stages of a pipeline without phrases (no --phrase_threshold: no PhraseGen).
+STAGES = [name for name in skipgram_pipeline.STAGES if name != "PhraseGen"]
 
 TINY = dict(tokenizer="whitespace", min_count=1, dim=16, window=3, sample=0.0, epochs=2,
             batch_size=256, num_sampled=16, steps_per_execution=8)
@@ -225,3 +230,25 @@ def test_empty_eval_split_fails_in_example_gen_without_push(setup, tmp_path):
     (meta,) = glob.glob(os.path.join(config.pipeline_root, "ExampleGen", "*", "metadata.json"))
     assert orchestration.read_json(meta)["status"] == "failed"
     assert not os.path.exists(config.serving_model_dir)
+
+
+def test_phrase_gen_learns_phrases_the_transform_and_trainer_use(setup, tmp_path):
+    collocation_corpus(tmp_path / "collocations.txt", sentences=1000)
+    config = dataclasses.replace(setup, corpus=[str(tmp_path / "collocations.txt")],
+                                 phrase_threshold=["10", "2"], min_spearman="",
+                                 eval_similarity=[], eval_analogies=[])
+    results = run_pipeline(config)
+    assert list(results) == list(skipgram_pipeline.STAGES)
+    phrases_path = results["PhraseGen"].outputs["phrases"]
+    assert metadata(results["PhraseGen"])["parameters"]["thresholds"] == [10.0, 2.0]
+    assert metadata(results["Transform"])["inputs"]["phrases"] == results["PhraseGen"].run_id
+    with open(phrases_path, encoding="utf-8") as f:
+        learnt = f.read()
+    with open(os.path.join(results["Trainer"].outputs["model_dir"], "phrases.tsv"),
+              encoding="utf-8") as f:
+        assert f.read() == learnt
+    words = Vocabulary.load(results["Transform"].outputs["vocab"]).words
+    assert "new_york_times" in words and "los_angeles" in words
+    assert results["Pusher"].outputs["pushed"]
+    rerun = run_pipeline(config)
+    assert all(result.cached for result in rerun.values())
