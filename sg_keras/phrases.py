@@ -165,14 +165,17 @@ def join_phrases(words, phrase_set):
     >>> phrase_set = _phrase_set(["a_a"])
     >>> join_phrases(tf.ragged.constant([["a", "a", "a"], ["a", "a"]]), phrase_set).to_list()
     [[b'a_a', b'a'], [b'a_a']]
+    >>> join_phrases(tf.ragged.constant([["b", "a"]]), phrase_set).to_list()
+    [[b'b', b'a']]
     """
     flat, rows = words.flat_values, words.value_rowids()
     pairs = tf.strings.join([flat[:-1], flat[1:]], separator=SEPARATOR)
     joinable = (rows[:-1] == rows[1:]) & (phrase_set.lookup(pairs) > 0)
     positions = tf.range(tf.size(joinable))
     run_starts = joinable & ~tf.concat([[False], joinable[:-1]], 0)
-    run_start = tf.gather(tf.boolean_mask(positions, run_starts),
-                          tf.maximum(tf.cumsum(tf.cast(run_starts, tf.int32)) - 1, 0))
+    # (A leading 0 for pairs before any run: no run start, nothing to gather otherwise.)
+    run_start = tf.gather(tf.concat([[0], tf.boolean_mask(positions, run_starts)], 0),
+                          tf.cumsum(tf.cast(run_starts, tf.int32)))
     joined = joinable & ((positions - run_start) % 2 == 0)
     first_of_pair = tf.concat([joined, [False]], 0)  # per word
     second_of_pair = tf.concat([[False], joined], 0)
