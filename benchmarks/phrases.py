@@ -1,7 +1,7 @@
 """Benchmark: `sg-keras phrases` against gensim's Phrases (word2phrase's scorer), one run.
 
     .venv/bin/python -m benchmarks.phrases [--corpus=PATH] [--min_count=5 --threshold=100]
-        [--repeats=3]
+        [--repeats=3]   (default corpus: wiki10.text8; repeats: 1)
 
 Each system runs as its own process, interleaved (A B A B …): sg-keras's whole process
 (start to phrases file written) against gensim's learning pass plus its export (the
@@ -19,16 +19,12 @@ import tempfile
 
 from absl import app, flags
 
-from benchmarks.run import DATA, REPO, machine, measure, median_run
+from benchmarks.run import REPO, machine, measure, median_run
 from sg_keras.phrases import PhraseTable
 
+# --corpus, --min_count, --repeats, --results and --label are benchmarks.run's flags.
 FLAGS = flags.FLAGS
-flags.DEFINE_string("corpus", os.path.join(DATA, "wiki10.text8.txt.gz"), "Corpus (text8-style).")
-flags.DEFINE_integer("min_count", 5, "word2phrase's min_count.")
 flags.DEFINE_float("threshold", 100.0, "word2phrase's threshold.")
-flags.DEFINE_integer("repeats", 3, "Runs of each system, interleaved.")
-flags.DEFINE_string("results", os.path.join(REPO, "benchmarks", "RESULTS.md"), "Results file.")
-flags.DEFINE_string("label", "", "A note for this run's section heading.")
 
 
 def commands(workdir):
