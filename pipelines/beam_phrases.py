@@ -6,7 +6,7 @@
 One Beam pipeline per pass (a pass counts the text with the earlier passes' phrases
 joined). Each file is read as pipelines/beam_vocab.py reads it, the blocks are spread over
 the workers, and each block's words and bigrams are counted there with the same in-graph
-function as ``sg-keras phrases`` (sg_keras.phrases.pass_keys); the summed counts are
+function as ``sg-keras phrases`` (sg_keras.phrases.block_counts); the summed counts are
 scored by sg_keras.phrases.score_pass, so the file is byte for byte the one
 ``sg-keras phrases`` writes. Needs the ``beam`` extra.
 """
@@ -25,8 +25,11 @@ from sg_keras.errors import UsageError
 FLAGS = flags.FLAGS
 
 
+_BIGRAM = " "  # joins a bigram's words in its key: no token holds a space
+
+
 class CountPassKeys(beam.DoFn):
-    """A block → (key, count) for each word and bigram of the block, and ("", tokens).
+    """A block → (key, count) for each word and bigram ``a b`` of the block, and ("", tokens).
 
     The earlier passes' phrases (PhrasePass records) are joined first; the
     PhraseTable's TensorFlow tables are built on the worker (``setup``).
@@ -37,17 +40,19 @@ class CountPassKeys(beam.DoFn):
 
     def setup(self):
         table = phrases.PhraseTable(self.tokenizer, self.min_count, self.passes)
-        self.block_keys = phrases.pass_keys(table)
+        self.count_block = phrases.block_counts(table)
 
     def process(self, block):
         import tensorflow as tf
 
         _, sentences = block
-        keys, tokens, _ = self.block_keys(tf.constant(sentences, tf.string))
-        unique, _, counts = tf.unique_with_counts(keys)
+        words, counts, bigrams, bigram_counts, tokens = (
+            x.numpy() for x in self.count_block(tf.constant(sentences, tf.string)))
+        words = [word.decode("utf-8") for word in words.tolist()]
         yield "", int(tokens)  # no key is empty: the tokens counted
-        for key, count in zip(unique.numpy().tolist(), counts.numpy().tolist()):
-            yield key.decode("utf-8"), count
+        yield from zip(words, counts.tolist())
+        for (first, second), count in zip(bigrams.tolist(), bigram_counts.tolist()):
+            yield words[first] + _BIGRAM + words[second], count
 
 
 def learn_pass(paths, tokenizer, min_count, threshold, passes, counts_path, beam_args):
@@ -71,11 +76,16 @@ def learn_pass(paths, tokenizer, min_count, threshold, passes, counts_path, beam
     finally:
         FileSystems.delete([counts_path])
     entries = {key: int(count) for key, count in rows}
-    words = entries.pop("", 0)
-    if not words:
+    tokens = entries.pop("", 0)
+    if not tokens:
         raise UsageError(f"the corpus has no words: {', '.join(paths)}")
-    return phrases.score_pass(list(entries), list(entries.values()), words, min_count,
-                              threshold)
+    words = [key for key in entries if _BIGRAM not in key]
+    index = {word: i for i, word in enumerate(words)}
+    bigrams = [key.split(_BIGRAM) for key in entries if _BIGRAM in key]
+    return phrases.score_pass(words, [entries[word] for word in words],
+                              [[index[first], index[second]] for first, second in bigrams],
+                              [entries[_BIGRAM.join(pair)] for pair in bigrams], tokens,
+                              min_count, threshold)
 
 
 def learn_phrases(paths, output, tokenizer="unicode", min_count=5, thresholds=(100.0,),

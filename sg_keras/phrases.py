@@ -1,8 +1,7 @@
 """Phrases: word2phrase's collocations (``new york`` → ``new_york``), learnt and joined in-graph.
 
 Learning (:func:`learn_phrases`) counts words and adjacent word pairs (bigrams,
-within a sentence) in one streaming pass, with the vocabulary's counting loop
-(sg_keras.vocab.count_keys). A bigram ``a b`` scores word2phrase's
+within a sentence) in one streaming pass, in TensorFlow ops. A bigram ``a b`` scores word2phrase's
 
     (count(a b) − min_count) / (count(a) · count(b)) · total_words
 
@@ -32,7 +31,6 @@ from sg_keras.errors import UsageError
 from sg_keras.io_utils import atomic_write_text
 
 SEPARATOR = "_"  # joins a phrase's words, as in word2phrase and gensim
-_BIGRAM = " "  # joins a counted bigram's words: no token holds a space
 _HEADER = "# sg-keras phrases"
 _HEADER_LINE = re.compile(r"# sg-keras phrases: tokenizer=(\S+) min_count=(\d+) passes=(\d+)$")
 _PASS_LINE = re.compile(r"# pass (\d+): threshold=(\S+) words=(\d+)$")
@@ -222,48 +220,114 @@ def check_settings(min_count, thresholds):
 def _learn_pass(corpus, table, min_count, threshold):
     """The next pass: count the text with ``table``'s phrases joined, score its bigrams."""
     try:
-        keys, counts, _, words, _ = vocab.count_keys(corpus, pass_keys(table))
+        counted = _count_pass(corpus, table)
     except tf.errors.OpError:
         corpus.check_read()
         raise
-    if words == 0:
+    if counted[-1] == 0:
         raise UsageError(f"the corpus has no words: {', '.join(corpus.paths)}")
-    frequent = counts > min_count  # see score_pass
-    return score_pass([key.decode("utf-8") for key in keys[frequent].tolist()],
-                      counts[frequent].tolist(), words, min_count, threshold)
+    words, word_counts, bigrams, bigram_counts, tokens = counted
+    frequent = bigram_counts > min_count  # see score_pass
+    return score_pass([word.decode("utf-8") for word in words.tolist()], word_counts,
+                      bigrams[frequent], bigram_counts[frequent], tokens, min_count, threshold)
 
 
-def pass_keys(table):
-    """The counting function of the pass after ``table``'s: a block of sentences →
-    (its words and its bigrams ``a b``, the phrases so far joined; tokens; sentences)."""
+def block_counts(table):
+    """The counting function of the pass after ``table``'s, in-graph: a block of sentences →
+    (its distinct words [n], their counts [n], its distinct bigrams [m, 2] as indices
+    into those words, their counts [m], its tokens), the phrases so far joined."""
 
-    def block_keys(sentences):
+    def count_block(sentences):
         words = table.join(text.tokenize(sentences, table.tokenizer, valid_utf8=True))
         flat, rows = words.flat_values, words.value_rowids()
-        bigrams = tf.boolean_mask(tf.strings.join([flat[:-1], flat[1:]], separator=_BIGRAM),
-                                  rows[:-1] == rows[1:])
-        return (tf.concat([flat, bigrams], 0), tf.size(flat, out_type=tf.int64),
-                tf.math.count_nonzero(words.row_lengths()))
+        distinct, ids, counts = tf.unique_with_counts(flat, out_idx=tf.int64)
+        size = tf.size(distinct, out_type=tf.int64)
+        pair_keys = tf.boolean_mask(ids[:-1] * size + ids[1:], rows[:-1] == rows[1:])
+        pairs, _, pair_counts = tf.unique_with_counts(pair_keys, out_idx=tf.int64)
+        return (distinct, counts, tf.stack([pairs // size, pairs % size], axis=1), pair_counts,
+                tf.size(flat, out_type=tf.int64))
 
-    return block_keys
+    return count_block
 
 
-def score_pass(keys, counts, words, min_count, threshold):
-    """The PhrasePass of counted ``keys`` (words, and bigrams ``a b``) and their ``counts``.
+def _count_pass(corpus, table):
+    """(distinct words, their counts, distinct bigrams [m, 2] as indices into the words,
+    their counts, tokens) of the corpus, as numpy arrays and an int.
 
-    ``words``: the tokens counted. A phrase's bigram count exceeds min_count (its
-    score is positive), and so do its words' counts: keys counted min_count times or
-    fewer may be left out.
+    Words get ids in order of first occurrence in a string table; bigrams are counted
+    by their two ids (_bigram_keys) in an int64 table, so no bigram string is ever built. (Ids stay below 2^31: a table of 2^31 words would not fit in memory.)
     """
-    word_counts = {key: count for key, count in zip(keys, counts) if _BIGRAM not in key}
-    phrases = []
-    for key, count in zip(keys, counts):
-        first, _, second = key.partition(_BIGRAM)
-        if second and count > min_count and first in word_counts and second in word_counts:
-            score = (count - min_count) / (word_counts[first] * word_counts[second]) * words
-            if score > threshold:
-                phrases.append((-score, first + SEPARATOR + second, count))
-    phrases.sort()
-    return PhrasePass(threshold, words, [phrase for _, phrase, _ in phrases],
+    words = tf.lookup.experimental.MutableHashTable(
+        tf.string, tf.int64, default_value=tf.constant([0, -1], tf.int64),
+        experimental_is_anonymous=True)  # freed on return, as vocab.count_keys' table
+    bigrams = tf.lookup.experimental.DenseHashTable(
+        tf.int64, tf.int64, default_value=0, empty_key=-1, deleted_key=-2,
+        initial_num_buckets=2 ** 20, experimental_is_anonymous=True)
+    dataset = corpus.dataset().map(block_counts(table), num_parallel_calls=tf.data.AUTOTUNE,
+                                   deterministic=True)
+
+    @tf.function
+    def count_blocks():
+        tokens = distinct = tf.constant(0, tf.int64)
+        for block_words, counts, pairs, pair_counts, block_tokens in dataset.prefetch(
+                tf.data.AUTOTUNE):
+            seen = words.lookup(block_words)  # [count so far, id]
+            new = tf.cast(seen[:, 1] < 0, tf.int64)
+            ids = tf.where(new > 0, distinct + tf.cumsum(new, exclusive=True), seen[:, 1])
+            words.insert(block_words, tf.stack([seen[:, 0] + counts, ids], axis=1))
+            distinct += tf.reduce_sum(new)
+            keys = _bigram_keys(tf.gather(ids, pairs[:, 0]), tf.gather(ids, pairs[:, 1]))
+            bigrams.insert(keys, bigrams.lookup(keys) + pair_counts)
+            tokens += block_tokens
+        return tokens
+
+    tokens = int(count_blocks())
+    word_keys, values = (x.numpy() for x in words.export())
+    bigram_keys, bigram_counts = (x.numpy() for x in bigrams.export())
+    used = bigram_keys >= 0  # the dense table's empty and deleted slots are negative
+    bigram_keys, bigram_counts = bigram_keys[used], bigram_counts[used]
+    position = np.empty(len(word_keys), np.int64)  # id → row of word_keys
+    position[values[:, 1]] = np.arange(len(word_keys))
+    firsts = bigram_keys >> 32
+    seconds = (bigram_keys & _LOW_BITS) ^ _scramble(firsts)
+    return (word_keys, values[:, 0], np.stack([position[firsts], position[seconds]], axis=1),
+            bigram_counts, tokens)
+
+
+_LOW_BITS = 2 ** 32 - 1
+
+
+def _scramble(ids):
+    """32 bits that depend on all of ``ids``' bits (Knuth's multiplicative hash)."""
+    return (ids * 2654435761) & _LOW_BITS
+
+
+def _bigram_keys(firsts, seconds):
+    """A bigram's int64 key in the counting table: its first word's id in the high 32
+    bits, its second's xor a scramble of the first's in the low 32. The dense table
+    hashes an integer as itself, so its low bits must vary with both words (with only
+    the second's, the bigrams of a frequent word's all collide); xor keeps it reversible.
+    """
+    return tf.bitwise.left_shift(firsts, 32) | tf.bitwise.bitwise_xor(seconds, _scramble(firsts))
+
+
+def score_pass(words, word_counts, bigrams, bigram_counts, tokens, min_count, threshold):
+    """The PhrasePass of counted ``words`` (strings) and ``bigrams`` ([m, 2] indices into
+    them) with their counts; ``tokens``: the tokens counted.
+
+    A phrase's bigram count exceeds min_count (its score is positive), and so then do
+    its words' counts: bigrams counted min_count times or fewer may be left out.
+    Scores are computed in float64 as Python computes the formula on integers.
+    """
+    word_counts = np.asarray(word_counts, np.int64)
+    bigrams = np.asarray(bigrams, np.int64).reshape(-1, 2)
+    bigram_counts = np.asarray(bigram_counts, np.int64)
+    scores = ((bigram_counts - min_count).astype(np.float64)
+              / (word_counts[bigrams[:, 0]] * word_counts[bigrams[:, 1]]).astype(np.float64)
+              * tokens)
+    kept = np.flatnonzero((bigram_counts > min_count) & (scores > threshold))
+    phrases = sorted((-scores[i], words[bigrams[i, 0]] + SEPARATOR + words[bigrams[i, 1]],
+                      bigram_counts[i]) for i in kept.tolist())
+    return PhrasePass(threshold, tokens, [phrase for _, phrase, _ in phrases],
                       np.array([count for _, _, count in phrases], np.int64),
-                      np.array([-negated for negated, _, _ in phrases]))
+                      np.array([-negated for negated, _, _ in phrases], np.float64))
