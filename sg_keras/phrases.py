@@ -26,7 +26,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from sg_keras import text, vocab
+from sg_keras import text
 from sg_keras.errors import UsageError
 from sg_keras.io_utils import atomic_write_text
 
