@@ -55,6 +55,9 @@ flags.DEFINE_integer("buckets", 2_000_000, "Hash buckets of the n-grams (with --
 flags.DEFINE_integer("tutorial_words", 100_000, "Corpus slice for the TF tutorial approach.")
 flags.DEFINE_list("checkouts", [], "Other sg_keras checkouts to run as systems sg_keras@DIR.")
 flags.DEFINE_list("sg_keras_flags", [], "Extra flags for sg-keras train, e.g. --batch_size=8192.")
+flags.DEFINE_list("variant_flags", [], "Flags for a second system of the installed sg_keras, "
+                  "sg_keras+variant, with --sg_keras_flags and these (e.g. --phrases=FILE): "
+                  "the same code with and without them, interleaved.")
 flags.DEFINE_string("analogies", os.path.join(DATA, "questions-words.txt"), "Analogy file.")
 flags.DEFINE_list("similarity", [os.path.join(DATA, "wordsim353", "combined.csv"),
                                  os.path.join(DATA, "SimLex-999", "SimLex-999.txt")],
@@ -111,16 +114,17 @@ def commands(workdir):
     sg_keras = os.path.join(os.path.dirname(python), "sg-keras")
     corpus_words = count_words(FLAGS.corpus) * FLAGS.epochs
 
-    def train(name, program):
+    def train(name, program, extra_flags=()):
         return ([*program, "train", f"--corpus={FLAGS.corpus}", f"--model_dir={workdir}/{name}",
                  "--tokenizer=whitespace", *[f"--{k}={v}" for k, v in settings.items()],
-                 *subword_flags, *FLAGS.sg_keras_flags],
+                 *subword_flags, *FLAGS.sg_keras_flags, *extra_flags],
                 # with subwords, the model_dir (unseen words from its n-grams)
                 f"{workdir}/{name}" if FLAGS.max_n else f"{workdir}/{name}/vectors.txt",
                 corpus_words)
 
     runs = {
         "sg_keras": (*train("sg_keras", [sg_keras]), None),
+        VARIANT: (*train("variant", [sg_keras], FLAGS.variant_flags), None),
         "gensim": ([python, os.path.join(REPO, "benchmarks", "gensim_word2vec.py"), FLAGS.corpus,
                     f"{workdir}/gensim.txt", *map(str, settings.values()), str(FLAGS.workers)],
                    f"{workdir}/gensim.txt", corpus_words, None),
@@ -156,8 +160,12 @@ def checkout_name(checkout):
     return f"sg_keras@{os.path.basename(os.path.abspath(checkout))}"
 
 
+VARIANT = "sg_keras+variant"
+
+
 def systems():
-    return FLAGS.systems + [checkout_name(checkout) for checkout in FLAGS.checkouts]
+    return (FLAGS.systems + [VARIANT] * bool(FLAGS.variant_flags)
+            + [checkout_name(checkout) for checkout in FLAGS.checkouts])
 
 
 def quality(path):
@@ -235,6 +243,7 @@ def report(runs, baseline):
     names = {"sg_keras": "sg-keras train", "gensim": f"gensim Word2Vec(sg=1, workers={FLAGS.workers})",
              "fasttext": f"fastText skipgram (thread={FLAGS.workers})",
              "tutorial": f"TF tutorial approach ({FLAGS.tutorial_words:,}-word slice)",
+             VARIANT: f"sg-keras train {' '.join(FLAGS.variant_flags)}",
              **{checkout_name(c): f"sg-keras train, checkout {c} ({revision(c)})"
                 for c in FLAGS.checkouts}}
     medians = {name: median_run(system_runs) for name, system_runs in runs.items()}
@@ -249,7 +258,8 @@ def report(runs, baseline):
         f"{FLAGS.min_count}, epochs {FLAGS.epochs}"
         + (f"; subwords: n-grams {FLAGS.min_n}–{FLAGS.max_n}, {FLAGS.buckets:,} buckets "
            "(sg-keras, fastText)" if FLAGS.max_n else "")
-        + (f"; sg-keras flags {' '.join(FLAGS.sg_keras_flags)}" if FLAGS.sg_keras_flags else ""),
+        + (f"; sg-keras flags {' '.join(FLAGS.sg_keras_flags)}" if FLAGS.sg_keras_flags else "")
+        + (f"; {VARIANT}: also {' '.join(FLAGS.variant_flags)}" if FLAGS.variant_flags else ""),
         f"- Machine: {machine()}",
         f"- TensorFlow runtime baseline (import tensorflow, one op): "
         f"peak RSS {baseline[1]:,.0f} MiB",
