@@ -2,7 +2,8 @@
 
 Commands:
   sg-keras train --corpus=PATH[,PATH…] --model_dir=DIR [--phrases=PHRASES.tsv] [flags]
-  sg-keras similar --model_dir=DIR WORD…
+  sg-keras similar (--model_dir=DIR | --vectors=FILE) WORD… | "king - man + woman"…
+  sg-keras similar (--model_dir=DIR | --vectors=FILE) --doesnt_match WORD WORD…
   sg-keras pairs --window=2 "TEXT"
   sg-keras phrases --corpus=PATH[,PATH…] --output=PHRASES.tsv [--threshold=100 --passes=1]
   sg-keras projector --model_dir=DIR [--top=N]
@@ -42,7 +43,8 @@ flags.DEFINE_list("eval_analogies", [], "Analogy files evaluated after each trai
 flags.DEFINE_list("eval_similarity", [], "Word-pair files evaluated after each training epoch.")
 flags.DEFINE_list("analogies", [], "Analogy files (questions-words or `a b c d` format).")
 flags.DEFINE_list("similarity", [], "Word-pair files (WS-353, SimLex-999, MEN, RW, `w1 w2 score`).")
-flags.DEFINE_string("vectors", None, "A word2vec text or binary file to evaluate or export.")
+flags.DEFINE_string("vectors", None, "A word2vec text or binary file (or a fastText .bin) to "
+                    "query, evaluate or export.")
 flags.DEFINE_string("export_dir", None, "`export`: TF Serving model base path, e.g. "
                     "saved_models/NAME; each export adds the next numbered version.")
 flags.DEFINE_integer("restrict_vocab", 30000, "Analogies consider only this many most "
@@ -55,6 +57,8 @@ flags.DEFINE_list("threshold", ["100"], "`phrases`: word2phrase's score threshol
                   "pass (the last one repeats): e.g. 200,100 with --passes=2.")
 flags.DEFINE_integer("passes", None, "`phrases`: passes over the corpus; phrases of up to "
                      "2^passes words form (default: one per --threshold).")
+flags.DEFINE_boolean("doesnt_match", False, "`similar`: print the word that does not go "
+                     "with the others (gensim's doesnt_match).")
 flags.DEFINE_boolean("json", False, "`evaluate`: print one JSON object instead of tables.")
 
 
@@ -77,35 +81,69 @@ def _train(args):
         print(f"done: the chief wrote the model to {config.model_dir}")
 
 
-def _similar(words):
+def _similar(args):
+    from sg_keras.word_vectors import parse_query
+
+    word_vectors, normalize = _word_vectors()
+    if not args:
+        raise UsageError("similar needs at least one WORD or query (e.g. \"king - man + woman\")")
+    top = 10 if FLAGS.top is None else FLAGS.top
+    if top < 1:
+        raise UsageError(f"--top must be at least 1, got {top}")
+    if FLAGS.doesnt_match:
+        words = [normalize(word) for word in args]
+        if len(words) < 2:
+            raise UsageError("--doesnt_match needs at least two words")
+        _check_known(word_vectors, words)
+        print(word_vectors.doesnt_match(words))
+        return 0
+    queries = []
+    for arg in args:
+        try:
+            positive, negative = parse_query(arg)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        queries.append(([normalize(term) for term in positive],
+                        [normalize(term) for term in negative]))
+    _check_known(word_vectors, [word for query in queries for terms in query for word in terms])
+    for positive, negative in queries:
+        if len(positive) == 1 and not negative and not word_vectors.has_index_for(positive[0]):
+            print(f"{positive[0]} (not in the vocabulary: from its character n-grams):")
+        else:
+            print(" - ".join([" + ".join(positive), *negative]) + ":")
+        for neighbour, score in word_vectors.most_similar(positive, negative, topn=top):
+            print(f"  {neighbour:<20} {score:.4f}")
+    return 0
+
+
+def _word_vectors():
+    """(WordVectors of --model_dir or --vectors, the function that puts a queried word in
+    the vocabulary's form: the model's tokenizer and phrases; a --vectors file's words
+    are taken as they are)."""
     from sg_keras import text
     from sg_keras.model_dir import ModelDir
     from sg_keras.word_vectors import WordVectors
 
-    if not FLAGS.model_dir:
-        raise UsageError("--model_dir is required")
-    if not words:
-        raise UsageError("similar needs at least one WORD")
-    top = 10 if FLAGS.top is None else FLAGS.top
-    if top < 1:
-        raise UsageError(f"--top must be at least 1, got {top}")
+    _check_one_source()
+    if FLAGS.vectors:
+        return WordVectors.load(FLAGS.vectors), lambda word: word
     word_vectors = WordVectors.from_model_dir(FLAGS.model_dir)  # no model: a usage error
     model_dir = ModelDir(FLAGS.model_dir)
     tokenizer = model_dir.read_record()["settings"]["tokenizer"]
     phrase_table = model_dir.read_phrases()
-    missing = 0
-    for word in words:
-        key = text.normalize_word(word, tokenizer, phrase_table)
-        if not word_vectors.has_vector(key):
-            reason = " and has no character n-grams" if word_vectors.has_subwords else ""
-            print(f"{word}: not in the vocabulary{reason}", file=sys.stderr)
-            missing += 1
-            continue
-        print(f"{key}:" if key in word_vectors else f"{key} (not in the vocabulary: "
-              "from its character n-grams):")
-        for neighbour, score in word_vectors.most_similar(key, top):
-            print(f"  {neighbour:<20} {score:.4f}")
-    return 1 if missing else 0
+    return word_vectors, lambda word: text.normalize_word(word, tokenizer, phrase_table)
+
+
+def _check_one_source():
+    if bool(FLAGS.model_dir) == bool(FLAGS.vectors):
+        raise UsageError("give exactly one of --model_dir and --vectors")
+
+
+def _check_known(word_vectors, words):
+    unknown = list(dict.fromkeys(word for word in words if word not in word_vectors))
+    if unknown:
+        reason = " and has no character n-grams" if word_vectors.has_subwords else ""
+        raise UsageError(f"not in the vocabulary{reason}: {', '.join(unknown)}")
 
 
 def _pairs(args):
@@ -176,20 +214,15 @@ def _projector(args):
 
 def _evaluate(args):
     from sg_keras import evaluation
-    from sg_keras.word_vectors import WordVectors
 
     if args:
         raise UsageError(f"evaluate takes no positional arguments, got {' '.join(args)}")
-    if bool(FLAGS.model_dir) == bool(FLAGS.vectors):
-        raise UsageError("give exactly one of --model_dir and --vectors")
+    _check_one_source()
     if not FLAGS.analogies and not FLAGS.similarity:
         raise UsageError("nothing to evaluate: give --analogies and/or --similarity")
     if FLAGS.restrict_vocab < 1:
         raise UsageError(f"--restrict_vocab must be at least 1, got {FLAGS.restrict_vocab}")
-    if FLAGS.model_dir:
-        word_vectors = WordVectors.from_model_dir(FLAGS.model_dir)
-    else:
-        word_vectors = WordVectors.load(FLAGS.vectors)
+    word_vectors, _ = _word_vectors()
     results = evaluation.evaluate(word_vectors, FLAGS.analogies, FLAGS.similarity,
                                   FLAGS.restrict_vocab, FLAGS.method)
     if FLAGS.json:

@@ -19,9 +19,7 @@ import os
 import re
 
 import numpy as np
-import tensorflow as tf
 
-from sg_keras import neighbours
 from sg_keras.errors import UsageError
 
 METHODS = ("3cosadd", "3cosmul")
@@ -172,19 +170,13 @@ def _restricted(words, restrict_vocab):
     return limit, folded
 
 
-def _unit_rows(word_vectors, limit):
-    """The first ``limit`` word vectors scaled to unit length, as gensim scores them."""
-    vectors = word_vectors.vectors[:limit]
-    return neighbours.unit_rows(vectors, neighbours.inverse_norms(vectors), tf.range(limit))
-
-
 def analogies(word_vectors, path, restrict_vocab=30000, method="3cosadd"):
     """Accuracy of sg_keras.WordVectors on an analogy file: d ≈ b - a + c (3CosAdd) or 3CosMul."""
     if method not in METHODS:
         raise UsageError(f"unknown analogy method {method!r}: choose {', '.join(METHODS)}")
-    words = word_vectors.words
+    words = word_vectors.index_to_key
     limit, folded = _restricted(words, restrict_vocab)
-    unit = _unit_rows(word_vectors, limit)
+    unit = word_vectors.get_normed_vectors(limit)
     # Words whose case-folded form is the same share one id for exclusion.
     fold_ids = np.array([folded[w.upper()] for w in words[:limit]])
     sections = []
@@ -195,19 +187,21 @@ def analogies(word_vectors, path, restrict_vocab=30000, method="3cosadd"):
         section.seen = len(known)
         for start in range(0, len(known), _BATCH):
             batch = np.array(known[start:start + _BATCH])
-            guesses = _answer(unit, fold_ids, batch[:, :3], method)
+            guesses = _answer(word_vectors, unit, fold_ids, batch[:, :3], method)
             section.correct += int(np.sum(fold_ids[guesses] == batch[:, 3]))
         sections.append(section)
     return AnalogyResult(sections)
 
 
-def _answer(unit, fold_ids, abc, method):
-    a, b, c = (tf.gather(unit, abc[:, i]) for i in range(3))
+def _answer(word_vectors, unit, fold_ids, abc, method):
+    """The best answer's row to each question ``abc`` [N, 3] (rows of ``unit``, the first
+    rows of ``word_vectors`` of unit length)."""
+    a, b, c = (unit[abc[:, i]] for i in range(3))
+    limit = len(unit)
     if method == "3cosadd":
-        scores = neighbours.cosines(unit, None, b - a + c).numpy()
+        scores = word_vectors.cosine_scores(b - a + c, clip_end=limit)
     else:
-        a, b, c = ((neighbours.cosines(unit, None, query).numpy() + 1) / 2 for query in (a, b, c))
-        scores = b * c / (a + _COSMUL_EPSILON)
+        scores = word_vectors.cosmul_scores([b, c], [a], limit, epsilon=_COSMUL_EPSILON)
     rows = np.arange(len(abc))
     for i in range(3):
         scores[rows, abc[:, i]] = -np.inf
@@ -229,7 +223,7 @@ def word_pairs(word_vectors, path, restrict_vocab=300000):
     word then gets its vector (its row, or its n-grams' mean as written in the file),
     and ``oov`` counts only pairs with a word without n-grams.
     """
-    words = word_vectors.words
+    words = word_vectors.index_to_key
     limit, folded = _restricted(words, restrict_vocab)
     pairs = read_word_pairs(path)
     others = {}  # words outside the restricted vocabulary → their vector
@@ -238,11 +232,11 @@ def word_pairs(word_vectors, path, restrict_vocab=300000):
                          if word.upper() not in folded})
         composed, found = word_vectors.unseen_vectors(unseen)
         for word, vector, has_ngrams in zip(unseen, composed, found):
-            if word in word_vectors.index:
-                others[word] = word_vectors.vectors[word_vectors.index[word]]
+            if word_vectors.has_index_for(word):
+                others[word] = word_vectors.get_vector(word)
             elif has_ngrams:
                 others[word] = vector
-    unit = _unit_rows(word_vectors, limit).numpy()
+    unit = word_vectors.get_normed_vectors(limit)
 
     def unit_vector(word):
         if word.upper() in folded:

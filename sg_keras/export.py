@@ -6,8 +6,9 @@ than the largest existing version) through a temporary directory beside it and a
 rename, so a server watching ``export_dir`` never sees half a model:
 
 * ``saved_model.pb``, ``variables/``: signatures ``lookup`` (also
-  ``serving_default``), ``nearest``, ``analogy`` and, when an output layer is
-  given, ``context``;
+  ``serving_default``), ``nearest``, ``analogy``, ``embed`` (sentences → one vector
+  each, for ``keras.layers.TFSMLayer(path, call_endpoint="embed")``) and, when an
+  output layer is given, ``context``;
 * ``assets/vocab.txt`` (the words, one per line, row i of the matrix on line i)
   and ``assets/vocab_keys.tsv`` (``KEY<TAB>ROW``): lookup tables initialised
   from these assets, so the directory can be copied anywhere;
@@ -132,12 +133,15 @@ class WordVectorServer(tf.Module):
     def signatures(self):
         """Signature name → concrete function, as tf.saved_model.save takes them."""
         return {"serving_default": self.lookup, "lookup": self.lookup,
-                "nearest": self.nearest, "analogy": self.analogy}
+                "nearest": self.nearest, "analogy": self.analogy, "embed": self.embed}
 
     def _queries(self, words):
         """(row [N] int64, -1 out of vocabulary; vector [N, d]; in_vocabulary [N];
         answered [N]: in the vocabulary, or composed from its n-grams) of each query."""
-        keys = query_keys(words, self.tokenizer, self.phrases)
+        return self._key_vectors(query_keys(words, self.tokenizer, self.phrases))
+
+    def _key_vectors(self, keys):
+        """_queries' answers for lookup keys [N]."""
         rows = self.word_rows.lookup(keys)
         known = rows >= 0
         vectors = tf.gather(self._read()[0], tf.maximum(rows, 0))
@@ -170,6 +174,23 @@ class WordVectorServer(tf.Module):
         """words [N] → embeddings [N, d] (zeros when unknown), in_vocabulary [N]."""
         _, vectors, known, _ = self._queries(words)
         return {"embeddings": vectors, "in_vocabulary": known}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
+    def embed(self, sentences):
+        """sentences [N] → embeddings [N, d]: each sentence's tokens' vectors combined as TF
+        Hub's text embeddings combine them (sqrt-n: their sum / the square root of their
+        number). Tokens as in training (phrases joined); with subwords an unseen token's
+        vector from its n-grams; a token without a vector is left out, a sentence without
+        any gets zeros."""
+        tokens = text.tokenize(sentences, self.tokenizer)
+        if self.phrases is not None:
+            tokens = self.phrases.join(tokens)
+        _, vectors, _, answered = self._key_vectors(tokens.flat_values)
+        sentence_of_token, count = tokens.value_rowids(), tokens.nrows()
+        sums = tf.math.unsorted_segment_sum(vectors, sentence_of_token, count)  # 0 if unanswered
+        tokens_with_vectors = tf.math.unsorted_segment_sum(
+            tf.cast(answered, tf.float32), sentence_of_token, count)
+        return {"embeddings": tf.math.divide_no_nan(sums, tf.sqrt(tokens_with_vectors)[:, None])}
 
     @tf.function(input_signature=[_WORDS, _K])
     def nearest(self, words, k):
@@ -287,6 +308,8 @@ def warmup_requests(model_name, signatures, words, vocab_size):
     for name in signatures:
         if name == "analogy":
             inputs = {"a": strings(words[:1]), "b": strings(words[1:2]), "c": strings(words[2:3])}
+        elif name == "embed":
+            inputs = {"sentences": strings([" ".join(words), words[0]])}
         else:
             inputs = {"words": strings(words)}
         if name in k_of:
@@ -378,7 +401,7 @@ def _write_extras(directory, model_name, signatures, words, embeddings, with_uns
 
 
 def export_trained(model_dir, export_dir):
-    """Exports a trained model_dir (all four signatures); returns the version path.
+    """Exports a trained model_dir (every signature, context included); returns the version path.
 
     Example:
 
@@ -426,7 +449,7 @@ def export_vectors(vectors_path, export_dir, tokenizer="unicode"):
     if fasttext_format.is_fasttext_model(vectors_path):
         model = fasttext_format.load(vectors_path)
         word_vectors = WordVectors.from_fasttext(model)
-        return export(export_dir, word_vectors.words, word_vectors.vectors, tokenizer,
+        return export(export_dir, word_vectors.index_to_key, word_vectors.vectors, tokenizer,
                       model.output_matrix, word_vectors.ngram_vectors, model.min_n, model.max_n)
     words, matrix = vectors.load_word2vec(vectors_path)
     return export(export_dir, words, matrix, tokenizer)

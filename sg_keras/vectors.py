@@ -83,8 +83,9 @@ def save_projector_tsv(directory, words, matrix, counts=None):
     atomic_write_text(os.path.join(directory, PROJECTOR_METADATA), metadata)
 
 
-def load_word2vec(path):
-    """(words, [V, d] float32 matrix) from a word2vec text or binary file (auto-detected).
+def load_word2vec(path, limit=None):
+    """(words, [V, d] float32 matrix) from a word2vec text or binary file (auto-detected);
+    ``limit``: only its first that many vectors (gensim's ``limit``).
 
     UsageError for a malformed or truncated file, a header claiming more vectors than
     the file holds or the machine can, and vectors that are not finite.
@@ -104,6 +105,9 @@ def load_word2vec(path):
             if count * dim * 2 > size:
                 raise UsageError(f"{path}: the header claims {count:,} vectors of {dim} numbers, "
                                  f"more than its {size:,} bytes can hold")
+            if limit is not None and limit < 1:
+                raise UsageError(f"limit must be at least 1, got {limit}")
+            count = min(count, limit or count)
             process.check_memory(size + 4 * count * dim, f"reading {path}")
             body = f.read()
     except OSError as error:

@@ -65,12 +65,49 @@ def test_similar_prints_ten_neighbours_with_cosine(trained):
     assert sum(word.startswith("cat") for word, _ in neighbours[:5]) >= 4
 
 
-def test_similar_reports_an_unknown_word_without_crashing(trained):
+def test_similar_names_the_unknown_words_in_one_line(trained):
     model_dir, _ = trained
-    result = sg_keras("similar", f"--model_dir={model_dir}", "zebra", "sea1")
-    assert result.returncode == 1
-    assert "zebra: not in the vocabulary" in result.stderr and "Traceback" not in result.stderr
-    assert result.stdout.startswith("sea1:")
+    result = sg_keras("similar", f"--model_dir={model_dir}", "zebra", "sea1 - yak + cat1")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1] == "error: not in the vocabulary: zebra, yak"
+
+
+def test_similar_answers_a_query_like_gensims_most_similar(trained):
+    model_dir, _ = trained
+    from sg_keras.word_vectors import WordVectors
+
+    result = sg_keras("similar", f"--model_dir={model_dir}", "--top=3", "SEA1 - cat1 + cat2")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "sea1 + cat2 - cat1:"
+    expected = WordVectors.from_model_dir(str(model_dir)).most_similar(
+        ["sea1", "cat2"], ["cat1"], topn=3)
+    assert [line.split()[0] for line in lines[1:]] == [word for word, _ in expected]
+    assert [float(line.split()[1]) for line in lines[1:]] == [
+        pytest.approx(score, abs=5e-5) for _, score in expected]
+
+
+def test_similar_on_a_vectors_file_and_doesnt_match(tmp_path):
+    path = tmp_path / "vectors.txt"
+    path.write_text("4 2\nbreakfast 1 0.1\nlunch 0.9 0.2\ndinner 1 0.3\ncar -0.2 1\n")
+    result = sg_keras("similar", f"--vectors={path}", "--doesnt_match", "lunch", "car", "dinner")
+    assert (result.returncode, result.stdout) == (0, "car\n"), result.stderr
+    result = sg_keras("similar", f"--vectors={path}", "--top=1", "lunch")
+    assert result.stdout.splitlines() == ["lunch:", f"  {'dinner':<20} 0.9974"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["king -"], "malformed query 'king -': expected a word at the end"),
+    (["--", "- king"], "query '- king' has no positive word"),  # (`--`: not a flag)
+    (["--doesnt_match", "lunch"], "--doesnt_match needs at least two words"),
+    (["--doesnt_match", "lunch", "yak"], "not in the vocabulary: yak"),
+    ([], 'similar needs at least one WORD or query (e.g. "king - man + woman")'),
+])
+def test_similar_refuses_malformed_queries_in_one_line(tmp_path, args, message):
+    path = tmp_path / "vectors.txt"
+    path.write_text("2 2\nlunch 1 0\ndinner 1 1\n")
+    result = sg_keras("similar", f"--vectors={path}", *args)
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1] == f"error: {message}"
 
 
 @pytest.fixture
@@ -131,7 +168,7 @@ def test_invalid_utf8_is_replaced_counted_and_reported(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["similar", "--model_dir=nowhere", "word"], "no trained model in nowhere"),
-    (["similar", "word"], "--model_dir is required"),
+    (["similar", "word"], "give exactly one of --model_dir and --vectors"),
     (["pairs"], "pairs takes one TEXT argument"),
     (["pairs", "--window=0", "a b"], "--window must be at least 1"),
     (["fly"], "unknown command 'fly'"),
