@@ -263,7 +263,10 @@ def main(argv):
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         process.import_tensorflow_quietly()
-        return COMMANDS[command](args)
+        status = COMMANDS[command](args)
+        if Interrupted.received:  # raised where Python ignores exceptions (a weakref callback,
+            return _interrupted(command, Interrupted.received)  # __del__): still reported
+        return status
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

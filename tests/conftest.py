@@ -80,7 +80,7 @@ def topic_purity(model, vocab, topics, k=3):
     hits = total = 0
     for topic in topics:
         for word in topic:
-            hits += sum(neighbour in topic for neighbour, _ in word_vectors.most_similar(word, k))
+            hits += sum(neighbour in topic for neighbour, _ in word_vectors.most_similar(word, topn=k))
             total += k
     return hits / total
 

@@ -20,7 +20,7 @@ from sg_keras import export, subwords, training, vectors
 from sg_keras.errors import UsageError
 from sg_keras.model_dir import ModelDir
 
-SIGNATURES = {"serving_default", "lookup", "nearest", "context", "analogy"}
+SIGNATURES = {"serving_default", "lookup", "nearest", "context", "analogy", "embed"}
 OUTPUTS = {  # signature → {output: (dtype, rank)}
     "lookup": {"embeddings": ("DT_FLOAT", 2), "in_vocabulary": ("DT_BOOL", 1)},
     "nearest": {"neighbors": ("DT_STRING", 2), "scores": ("DT_FLOAT", 2),
@@ -28,6 +28,7 @@ OUTPUTS = {  # signature → {output: (dtype, rank)}
     "context": {"words": ("DT_STRING", 2), "probabilities": ("DT_FLOAT", 2),
                 "in_vocabulary": ("DT_BOOL", 1)},
     "analogy": {"d": ("DT_STRING", 2), "scores": ("DT_FLOAT", 2), "in_vocabulary": ("DT_BOOL", 1)},
+    "embed": {"embeddings": ("DT_FLOAT", 2)},
 }
 OUTPUTS["serving_default"] = OUTPUTS["lookup"]
 
@@ -203,6 +204,8 @@ results = {
     "context": run("context", words=["Moscow"], k=3),
     "analogy": run("analogy", a=["cat0"], b=["cat1"], c=["sea0"], k=2),
     "nearest_k0": run("nearest", words=["cat1"], k=0),
+    "embed": run("embed", sentences=["CAT1 cat2 zebra", "zebra", ""]),
+    "lookup_cats": run("lookup", words=["cat1", "cat2"]),
 }
 print(json.dumps({"signatures": sorted(model.signatures), "results": results,
                   "sg_keras_imported": any(m.split(".")[0] == "sg_keras" for m in sys.modules)}))
@@ -228,6 +231,10 @@ def test_a_fresh_tensorflow_process_calls_every_signature(exported, tmp_path):
     assert len(results["context"]["words"][0]) == 3
     assert len(results["analogy"]["d"][0]) == 2
     assert "k must be at least 1" in results["nearest_k0"]["error"]
+    cat1, cat2 = np.array(results["lookup_cats"]["embeddings"])
+    embedded = np.array(results["embed"]["embeddings"])
+    np.testing.assert_allclose(embedded[0], (cat1 + cat2) / np.sqrt(2), rtol=1e-5)  # sqrt-n
+    assert (embedded[1:] == 0).all()  # no known token
 
 
 def test_saved_model_cli_shows_the_signatures(exported):
@@ -241,9 +248,10 @@ def test_saved_model_cli_shows_the_signatures(exported):
     for name in SIGNATURES:
         inputs, outputs = blocks[name].split("output(s):")
         found = dict(re.findall(r"inputs\['(\w+)'\] tensor_info:\s+dtype: (\w+)", inputs))
-        strings = {"a", "b", "c"} if name == "analogy" else {"words"}
+        strings = {"analogy": {"a", "b", "c"}, "embed": {"sentences"}}.get(name, {"words"})
         assert found == {**{s: "DT_STRING" for s in strings},
-                         **({} if name in ("lookup", "serving_default") else {"k": "DT_INT32"})}
+                         **({} if name in ("lookup", "serving_default", "embed")
+                            else {"k": "DT_INT32"})}
         found = {key: (dtype, shape.count(",") + 1) for key, dtype, shape in re.findall(
             r"outputs\['(\w+)'\] tensor_info:\s+dtype: (\w+)\s+shape: \(([^)]*)\)", outputs)}
         assert found == OUTPUTS[name]
@@ -400,8 +408,11 @@ def test_predict_requests_and_the_warmup_file_run(served, exported):
     for request in requests:
         assert request.model_spec.name == "words"
         out = run_request(served, request)
-        assert out["in_vocabulary"].all()
         assert set(out) == set(OUTPUTS[request.model_spec.signature_name])
+        if "in_vocabulary" in out:
+            assert out["in_vocabulary"].all()
+        else:  # embed: sentences of known words
+            assert np.abs(out["embeddings"]).sum(axis=1).all()
 
 
 UNSEEN_WORDS_HEADING = "\n### Unseen words, with subwords\n"
@@ -439,6 +450,9 @@ def rest_predict(model, body):
                           for name, value in columns.items()})
     outputs = {name: (texts(value.numpy()) if value.dtype == tf.string else value.numpy().tolist())
                for name, value in outputs.items()}
+    if len(outputs) == 1:  # TF Serving then leaves out the output's name
+        (only,) = outputs.values()
+        return {"predictions": only} if "instances" in body else {"outputs": only}
     if "instances" in body:
         return {"predictions": [{name: value[i] for name, value in outputs.items()}
                                 for i in range(len(rows))]}

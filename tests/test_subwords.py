@@ -160,7 +160,7 @@ def test_training_writes_the_composed_vectors(trained):
     np.testing.assert_allclose(word_vectors.vectors, model.word_vectors(), atol=1e-5)
     from_dir = WordVectors.from_model_dir(str(work / "run"))
     assert from_dir.has_subwords and from_dir.ngram_vectors.shape == (5000, 16)
-    assert "cat9" not in from_dir and from_dir.has_vector("cat9")
+    assert not from_dir.has_index_for("cat9") and "cat9" in from_dir
     neighbours = [word for word, _ in from_dir.most_similar("cat9", topn=3)]
     assert sum(word.startswith("cat") for word in neighbours) >= 2, neighbours
 
@@ -261,7 +261,7 @@ def test_fasttext_bin_vectors_are_fasttexts(fasttext_model):
         assert sorted(own) == sorted(model.get_subwords(word)[1].tolist()), word
     word_vectors = WordVectors.load(str(work / "model.bin"))
     for word in read.words[:50] + ["kato", "日本語x", "zz", "é", "pelunöß"]:
-        np.testing.assert_allclose(word_vectors[word] if word_vectors.has_vector(word)
+        np.testing.assert_allclose(word_vectors[word] if word in word_vectors
                                    else 0, model.get_word_vector(word), atol=1e-6)
 
 
