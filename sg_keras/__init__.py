@@ -30,6 +30,7 @@ _HOMES = {
     "train": "sg_keras.training",
     "ModelDir": "sg_keras.model_dir",
     "WordVectors": "sg_keras.word_vectors",
+    "TextEmbedding": "sg_keras.text_embedding",
     "export_trained": "sg_keras.export",
     "export_vectors": "sg_keras.export",
 }

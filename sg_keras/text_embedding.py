@@ -36,8 +36,15 @@ class TextEmbedding(keras.layers.Layer):
     >>> from sg_keras.word_vectors import WordVectors
     >>> layer = TextEmbedding.from_word_vectors(
     ...     WordVectors(["good", "bad"], [[1.0, 0.0], [0.0, 1.0]]), tokenizer="whitespace")
-    >>> layer(tf.constant(["good good", "bad unknown", "nothing"])).numpy().round(3).tolist()
-    [[1.414, 0.0], [0.0, 1.0], [0.0, 0.0]]
+    >>> layer(tf.constant(["good good", "bad unknown", "nothing"])).numpy().round(3)
+    array([[1.414, 0.   ],
+           [0.   , 1.   ],
+           [0.   , 0.   ]], dtype=float32)
+
+    In a model: ``keras.Model(inputs, keras.layers.Dense(1)(layer(inputs)))`` with
+    ``inputs = keras.Input(shape=(), dtype="string")``; ``model.save("m.keras")`` keeps the
+    vocabulary and the vectors, and ``keras.saving.load_model("m.keras")`` loads it once
+    ``sg_keras.text_embedding`` is imported.
     """
 
     def __init__(self, vocabulary, output_dim, tokenizer="unicode", trainable=False, **kwargs):
@@ -62,6 +69,16 @@ class TextEmbedding(keras.layers.Layer):
         layer.embedding.embeddings.assign(np.concatenate(
             [np.zeros((1, word_vectors.vector_size), np.float32), word_vectors.vectors]))
         return layer
+
+    @classmethod
+    def from_model_dir(cls, path, trainable=False, **kwargs):
+        """The layer over a trained model_dir's vocabulary and vectors, with its tokenizer."""
+        from sg_keras.model_dir import ModelDir
+        from sg_keras.word_vectors import WordVectors
+
+        tokenizer = ModelDir(path).read_record()["settings"]["tokenizer"]
+        return cls.from_word_vectors(WordVectors.from_model_dir(path), tokenizer, trainable,
+                                     **kwargs)
 
     def build(self, input_shape=None):
         self.embedding.build((None,))

@@ -18,7 +18,8 @@ EXAMPLE_MODULES = ["sg_keras.io_utils", "sg_keras.text", "sg_keras.corpus", "sg_
                    "sg_keras.optimizers", "sg_keras.schedules",
                    "sg_keras.model", "sg_keras.config", "sg_keras.cluster", "sg_keras.strategies",
                    "sg_keras.training", "sg_keras.model_dir", "sg_keras.neighbours",
-                   "sg_keras.word_vectors", "sg_keras.export", "sg_keras.backup",
+                   "sg_keras.word_vectors", "sg_keras.text_embedding", "sg_keras.export",
+                   "sg_keras.backup",
                    "sg_keras.process"]
 
 
