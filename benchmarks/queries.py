@@ -24,9 +24,10 @@ import numpy as np
 from absl import app, flags
 from gensim.models import KeyedVectors
 
-from benchmarks.run import REPO, machine
+from benchmarks.run import machine
 from sg_keras.word_vectors import WordVectors
 
+# --results and --label are benchmarks.run's flags.
 FLAGS = flags.FLAGS
 flags.DEFINE_string("vectors", None, "A word2vec text or binary file.")
 flags.DEFINE_integer("queries", 1000, "Timed queries per system.")
@@ -35,8 +36,6 @@ flags.DEFINE_integer("large_words", 3_000_000, "Rows of the large random matrix 
 flags.DEFINE_integer("large_dim", 300, "Columns of the large random matrix.")
 flags.DEFINE_integer("large_queries", 20, "Timed queries per system on the large matrix.")
 flags.DEFINE_integer("seed", 0, "Seed of the query words and the random matrix.")
-flags.DEFINE_string("results", os.path.join(REPO, "benchmarks", "RESULTS.md"), "Results file.")
-flags.DEFINE_string("label", "", "A note for this run's section heading.")
 flags.mark_flag_as_required("vectors")
 
 

@@ -14,6 +14,7 @@ query without a positive word raise ValueError (gensim returns [] or ranks by th
 negative words alone).
 """
 
+import functools
 from numbers import Integral
 
 import numpy as np
@@ -118,6 +119,11 @@ class WordVectors:
             self._norms = np.linalg.norm(self.vectors, axis=1)
         return self._norms
 
+    @functools.cached_property
+    def _divisors(self):
+        """What cosine_scores divides by: the norms, infinity for a zero vector (it scores 0)."""
+        return np.where(self.norms > 0, self.norms, np.float32(np.inf))
+
     def __len__(self):
         return len(self.index_to_key)
 
@@ -214,10 +220,7 @@ class WordVectors:
         rows ``clip_start`` … ``clip_end``, divided by that vector's length: the cosine for
         a query of unit length. Returns [V] or [N, V]; a zero vector scores 0."""
         rows = slice(clip_start, clip_end or len(self))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            scores = (np.dot(self.vectors[rows], np.asarray(queries, np.float32).T).T
-                      / self.norms[rows])
-        return np.nan_to_num(scores, nan=0.0, posinf=0.0, neginf=0.0)
+        return np.dot(self.vectors[rows], np.asarray(queries, np.float32).T).T / self._divisors[rows]
 
     def cosmul_scores(self, positive, negative, restrict_vocab=None, epsilon=_COSMUL_EPSILON):
         """Levy and Goldberg's 3CosMul of every word: the product of its cosines (shifted to
@@ -433,12 +436,24 @@ def _check_topn(topn):
         raise ValueError(f"topn must be a positive integer or None, got {topn!r}")
 
 
+_BLOCK = 64  # scores per block in _best's bound
+
+
 def _best(scores, n):
-    """The rows of the ``n`` highest ``scores``, highest first (gensim's matutils.argsort)."""
-    if n >= scores.size:
-        return np.argsort(-scores)
-    top = np.argpartition(-scores, n)[:n]
-    return top.take(np.argsort(-scores.take(top)))
+    """The rows of the ``n`` highest ``scores``, highest first (as gensim's matutils.argsort;
+    ties by row).
+
+    A lower bound of the n-th highest score, the n-th highest of the maxima of blocks of 64
+    scores (n blocks each hold a score at least that high), leaves few candidates to sort:
+    a few times faster than numpy's argpartition of all of them.
+    """
+    blocks = scores.size // _BLOCK
+    if blocks < n:
+        return np.argsort(-scores, kind="stable")[:n]
+    maxima = scores[:blocks * _BLOCK].reshape(blocks, _BLOCK).max(axis=1)
+    bound = np.partition(maxima, blocks - n)[blocks - n]
+    candidates = np.flatnonzero(scores >= bound)
+    return candidates[np.argsort(-scores[candidates], kind="stable")[:n]]
 
 
 def _unit(vector):

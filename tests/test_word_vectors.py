@@ -171,3 +171,15 @@ def test_parse_query(query, expected):
 def test_parse_query_refuses_malformed_queries(query, message):
     with pytest.raises(ValueError, match=message):
         parse_query(query)
+
+
+@pytest.mark.parametrize("size, n", [(5000, 1), (5000, 11), (5000, 78), (5000, 79), (100, 50),
+                                     (64, 1), (63, 3)])
+def test_the_best_rows_are_a_full_sorts_first_rows_ties_by_row(size, n):
+    from sg_keras.word_vectors import _best
+
+    rng = np.random.default_rng(size + n)
+    for scores in (rng.standard_normal(size).astype(np.float32),
+                   rng.integers(0, 20, size).astype(np.float32)):  # many ties
+        np.testing.assert_array_equal(_best(scores, n),
+                                      np.argsort(-scores, kind="stable")[:n])
