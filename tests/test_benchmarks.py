@@ -316,3 +316,26 @@ def test_phrases_benchmark_compares_the_sets_and_times_with_gensims(tmp_path):
     assert ours[3] == theirs[3] and int(ours[3]) >= 3  # the same phrases, as many
     assert "Jaccard index of the phrase sets: 1.0000" in section
     assert "Only sg-keras phrases: 0." in section
+
+
+def test_queries_benchmark_times_both_on_the_same_vectors_and_checks_their_answers(tmp_path):
+    from sg_keras import vectors
+
+    matrix = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32)
+    vectors.save_word2vec_text(str(tmp_path / "v.txt"), [f"w{i}" for i in range(500)], matrix)
+    results = tmp_path / "RESULTS.md"
+    run_module("benchmarks.queries", f"--vectors={tmp_path / 'v.txt'}", "--queries=30",
+               "--large_words=2000", "--large_dim=4", "--large_queries=6", f"--results={results}")
+    section = results.read_text()
+    assert f"- Command: `python -m benchmarks.queries --vectors={tmp_path / 'v.txt'}" in section
+    rows = table_rows(section)
+    assert set(rows) == {"vectors", "v.txt", "random"}  # (the header)
+    for name, shape, queries in (("v.txt", "500 × 8", "30"), ("random", "2,000 × 4", "6")):
+        cells = rows[name]
+        assert cells[:2] == [shape, queries] and cells[-1] == f"{queries}/{queries}"
+        ours_p50, ours_p90, gensim_p50, gensim_p90 = map(float, cells[2:6])
+        assert 0 < ours_p50 <= ours_p90 and 0 < gensim_p50 <= gensim_p90
+        # The ratio of the unrounded medians: within the cells' rounding of what they give.
+        low = (ours_p50 - 0.005) / (gensim_p50 + 0.005)
+        high = (ours_p50 + 0.005) / (gensim_p50 - 0.005)
+        assert low - 0.005 <= float(cells[6].rstrip("×")) <= high + 0.005
