@@ -2,9 +2,9 @@
 
 Inputs: ExampleGen's RUN_ID (and PhraseGen's, when it ran). Parameters: tokenizer,
 min_count, max_vocab_size. Outputs: ``vocab.tsv`` (sg_keras.vocab format, counted from
-the train split, its phrases joined, with sg_keras.vocab.count_vocabulary) and ``transform.json`` (the tokenisation config and
-counts). The Trainer's sg_keras.training.train counts the train split again and
-builds the same vocabulary from it; the Trainer checks that the two are equal.
+the train split, its phrases joined, with sg_keras.vocab.count_vocabulary) and
+``transform.json`` (the tokenisation config and counts). The Trainer trains on this
+vocab.tsv (``TrainConfig.vocab``) rather than counting the train split again.
 """
 
 import os

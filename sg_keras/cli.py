@@ -1,7 +1,8 @@
 """``sg-keras``: the command-line tool (an absl app), a thin layer over the library.
 
 Commands:
-  sg-keras train --corpus=PATH[,PATH…] --model_dir=DIR [--phrases=PHRASES.tsv] [flags]
+  sg-keras train --corpus=PATH[,PATH…] --model_dir=DIR [--phrases=PHRASES.tsv]
+      [--vocab=VOCAB.tsv] [flags]
   sg-keras similar (--model_dir=DIR | --vectors=FILE) WORD… | "king - man + woman"…
   sg-keras similar (--model_dir=DIR | --vectors=FILE) --doesnt_match WORD WORD…
   sg-keras pairs --window=2 "TEXT"
@@ -52,6 +53,10 @@ flags.DEFINE_integer("restrict_vocab", 30000, "Analogies consider only this many
 flags.DEFINE_enum("method", "3cosadd", ["3cosadd", "3cosmul"], "Analogy scoring.")
 flags.DEFINE_string("phrases", None, "`train`: a phrases file (`sg-keras phrases`): its "
                     "phrases are joined into words (new_york) before counting and training.")
+flags.DEFINE_string("vocab", None, "`train`: a vocab.tsv (word<TAB>count, as train and "
+                    "pipelines/beam_vocab.py write it): the vocabulary, its order and counts, "
+                    "instead of counting the corpus's words; --min_count and "
+                    "--max_vocab_size still apply.")
 flags.DEFINE_string("output", None, "`phrases`: the phrases file to write.")
 flags.DEFINE_list("threshold", ["100"], "`phrases`: word2phrase's score threshold, one per "
                   "pass (the last one repeats): e.g. 200,100 with --passes=2.")
@@ -72,7 +77,7 @@ def _train(args):
         eval_analogies=FLAGS.eval_analogies, eval_similarity=FLAGS.eval_similarity,
         restrict_vocab=FLAGS.restrict_vocab, probe_words=FLAGS.probe_words,
         strategy=FLAGS.strategy, backup_interval=FLAGS.backup_interval,
-        phrases=FLAGS.phrases or "", **training_flags.settings())
+        phrases=FLAGS.phrases or "", vocab=FLAGS.vocab or "", **training_flags.settings())
     config.validate()
     training.train(config)
     if strategies.connect(config.strategy).is_chief:

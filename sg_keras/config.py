@@ -69,6 +69,7 @@ class TrainConfig:
                             "(with --max_n).")
     steps_per_execution: int = _setting(32, "Training steps per tf.function call.")
     phrases: str = ""  # a phrases file (sg-keras phrases): its phrases become words
+    vocab: str = ""  # a vocab.tsv (word<TAB>count): the vocabulary, not counted from the corpus
     eval_analogies: list = dataclasses.field(default_factory=list)
     eval_similarity: list = dataclasses.field(default_factory=list)
     restrict_vocab: int = 30000

@@ -24,6 +24,7 @@ import shutil
 import tempfile
 
 import keras
+import numpy as np
 
 from sg_keras import vectors
 from sg_keras.phrases import PhraseTable
@@ -172,6 +173,16 @@ class ModelDir:
         if (recorded and recorded.to_tsv()) != (phrases and phrases.to_tsv()):
             raise UsageError(f"{self.path} holds a run with other phrases; use a new "
                              "--model_dir (or delete it)")
+
+    def check_vocabulary(self, vocab):
+        """Refuses (UsageError) a model_dir holding a run of another vocabulary (a --vocab
+        file, or a corpus file, that changed between the run and its rerun)."""
+        if not os.path.exists(self.config_path):
+            return
+        previous = self.read_vocabulary()
+        if previous.words != vocab.words or not np.array_equal(previous.counts, vocab.counts):
+            raise UsageError(f"{self.path} holds a run with another vocabulary (a --vocab or "
+                             "corpus file changed?); use a new --model_dir (or delete it)")
 
     def write_run(self, settings, corpus, vocab, counts, phrases=None):
         """Writes vocab.tsv, phrases.tsv (given a PhraseTable) and config.json: the

@@ -25,7 +25,7 @@ from sg_keras.model import SkipGram
 from sg_keras.model_dir import ModelDir
 from sg_keras.optimizers import RowSGD
 from sg_keras.schedules import LinearDecay
-from sg_keras.vocab import count_vocabulary
+from sg_keras.vocab import count_vocabulary, vocabulary_from_file
 
 __all__ = ["TrainConfig", "train"]
 
@@ -132,11 +132,17 @@ def load_phrases(config):
 
 
 def prepare_vocabulary(config, phrase_table=None):
-    """Counts the corpus (its phrases joined) and builds the vocabulary (nothing written):
+    """Counts the corpus (its phrases joined) and builds the vocabulary, or reads it from
+    ``config.vocab`` and counts only the corpus's tokens and sentences (nothing written):
     (Vocabulary, CorpusCounts)."""
     started = time.perf_counter()
-    vocab, counts = count_vocabulary(Corpus(config.corpus), config.tokenizer, config.min_count,
-                                     config.max_vocab_size, phrase_table)
+    if config.vocab:
+        vocab, counts = vocabulary_from_file(config.vocab, Corpus(config.corpus),
+                                             config.tokenizer, config.min_count,
+                                             config.max_vocab_size, phrase_table)
+    else:
+        vocab, counts = count_vocabulary(Corpus(config.corpus), config.tokenizer,
+                                         config.min_count, config.max_vocab_size, phrase_table)
     if counts.tokens == counts.sentences:
         raise UsageError("every sentence of the corpus is one word: it gives no training "
                          "pairs (a sentence is a line)")
@@ -218,6 +224,7 @@ def _train(config, strategy, model_dir, evaluations, extra_callbacks):
     backup = backup_lib.Backup(model_dir.backup_dir, strategy.backup_kind)
     backup_lib.check_kind(backup.directory, backup.kind)  # before counting
     vocab, counts = strategy.share_vocabulary(lambda: prepare_vocabulary(config, phrase_table))
+    model_dir.check_vocabulary(vocab)
     check_run_memory(config, len(vocab))
     probe_ids = probe_word_ids(vocab, config.probe_words, config.tokenizer,
                                phrase_table)  # before writing
@@ -258,6 +265,7 @@ def write_untrained(config):
         phrase_table = load_phrases(config)
         model_dir.check_reusable(config.settings(), config.corpus, phrase_table)
         vocab, counts = prepare_vocabulary(config, phrase_table)
+        model_dir.check_vocabulary(vocab)
         check_run_memory(config, len(vocab))
         _write_run(config, model_dir, vocab, counts, phrase_table)
         model_dir.save_model(build_model(config, vocab), vocab)

@@ -90,14 +90,62 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path):
+        """The vocabulary of a ``vocab.tsv`` (``word<TAB>count`` lines, as ``save`` and
+        pipelines/beam_vocab.py write them), in the file's order.
+
+        UsageError naming the file and line for a line without one tab, an empty word, a
+        count that is not a positive integer, a word given twice, or an empty file.
+        """
+        words, counts, line_of = [], [], {}
         try:
             with open(path, encoding="utf-8") as f:
-                rows = [line.rstrip("\n").split("\t") for line in f]
-            return cls([w for w, _ in rows], np.array([int(c) for _, c in rows], np.int64))
+                for number, line in enumerate(f, 1):
+                    word, count = _vocabulary_row(path, number, line)
+                    if word in line_of:
+                        raise UsageError(f"{path} line {number}: {word!r} is also on line "
+                                         f"{line_of[word]}: a vocabulary lists a word once")
+                    line_of[word] = number
+                    words.append(word)
+                    counts.append(count)
         except FileNotFoundError:
             raise UsageError(f"vocabulary not found: {path}") from None
-        except ValueError:
-            raise UsageError(f"malformed vocabulary file: {path}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{path} is not UTF-8 text: not a vocab.tsv") from None
+        except IsADirectoryError:
+            raise UsageError(f"{path} is a directory, not a vocab.tsv") from None
+        if not words:
+            raise UsageError(f"{path} is empty: a vocab.tsv has a word<TAB>count line per word")
+        return cls(words, np.array(counts, np.int64))
+
+    def filtered(self, min_count, max_vocab_size=0, min_words=MIN_WORDS):
+        """The words seen at least ``min_count`` times, in this vocabulary's order, at most
+        the ``max_vocab_size`` first (0: all); UsageError when fewer than ``min_words``
+        are left.
+
+        Example:
+
+        >>> Vocabulary(["the", "fox", "dog"], np.array([5, 3, 1])).filtered(2).words
+        ['the', 'fox']
+        """
+        kept = np.flatnonzero(self.counts >= min_count)
+        if max_vocab_size:
+            kept = kept[:max_vocab_size]
+        if len(kept) < min_words:
+            raise UsageError(f"fewer than {min_words} words of the vocabulary occur at least "
+                             f"min_count={min_count} times")
+        return Vocabulary([self.words[i] for i in kept], self.counts[kept])
+
+
+def _vocabulary_row(path, number, line):
+    """(word, count) of line ``number`` of a vocab.tsv; UsageError when malformed."""
+    fields = line.rstrip("\n").split("\t")
+    if len(fields) != 2 or not fields[0]:
+        raise UsageError(f"{path} line {number}: expected word<TAB>count, got {line.strip()[:60]!r}")
+    word, count = fields
+    if not (count.isascii() and count.isdigit() and int(count) > 0):
+        raise UsageError(f"{path} line {number}: the count of {word!r} must be a positive "
+                         f"integer, got {count[:30]!r}")
+    return word, int(count)
 
 
 def count_words(corpus, tokenizer, phrases=None):
@@ -112,16 +160,44 @@ def count_words(corpus, tokenizer, phrases=None):
     first occurrence, and its count.
     """
     def block_keys(sentences):
-        words = text.tokenize(sentences, tokenizer, valid_utf8=True)
-        if phrases is not None:
-            words = phrases.join(words)
-        return words.flat_values, tf.size(words.flat_values, out_type=tf.int64), \
-            tf.math.count_nonzero(words.row_lengths())
+        words = _block_words(sentences, tokenizer, phrases)
+        return words.flat_values, *_block_sizes(words)
 
     keys, counts, first_seen, tokens, sentences = count_keys(corpus, block_keys)
     order = np.argsort(first_seen)
     return ([key.decode("utf-8") for key in keys[order].tolist()], counts[order],
             CorpusCounts(tokens, sentences, corpus.invalid_utf8))
+
+
+def count_tokens(corpus, tokenizer, vocab, phrases=None):
+    """(tokens that are words of ``vocab``, CorpusCounts) of a corpus, without counting its
+    words (for a vocabulary given as a file): tokens and non-empty sentences summed over
+    its blocks in one streaming pass that keeps nothing per word.
+    """
+    table = vocab.lookup_table()
+
+    def block_sizes(sentences):
+        words = _block_words(sentences, tokenizer, phrases)
+        known = tf.math.count_nonzero(table.lookup(words.flat_values) >= 0)
+        return (*_block_sizes(words), known)
+
+    dataset = corpus.dataset().map(block_sizes, num_parallel_calls=tf.data.AUTOTUNE,
+                                   deterministic=False)
+    zero = tf.constant(0, tf.int64)
+    tokens, sentences, known = dataset.reduce((zero, zero, zero), lambda total, block: tuple(
+        a + b for a, b in zip(total, block)))
+    return int(known), CorpusCounts(int(tokens), int(sentences), corpus.invalid_utf8)
+
+
+def _block_words(sentences, tokenizer, phrases):
+    """A block's tokens [sentences, (words)], its phrases joined."""
+    words = text.tokenize(sentences, tokenizer, valid_utf8=True)
+    return words if phrases is None else phrases.join(words)
+
+
+def _block_sizes(words):
+    """(tokens, sentences with a token) of a block's words."""
+    return tf.size(words.flat_values, out_type=tf.int64), tf.math.count_nonzero(words.row_lengths())
 
 
 def count_keys(corpus, block_keys):
@@ -185,11 +261,31 @@ def count_vocabulary(corpus, tokenizer, min_count, max_vocab_size=0, phrases=Non
     >>> vocab.words, counts.tokens
     (['the', 'fox', 'and', 'dog'], 5)
     """
+    words, word_counts, counts = _read_pass(corpus, lambda: count_words(corpus, tokenizer,
+                                                                        phrases))
+    return Vocabulary.from_counts(words, word_counts, min_count, max_vocab_size), counts
+
+
+def vocabulary_from_file(path, corpus, tokenizer, min_count, max_vocab_size=0, phrases=None):
+    """(Vocabulary, CorpusCounts) of a vocab.tsv (Vocabulary.load, then ``filtered``) and of
+    the corpus's tokens and sentences (count_tokens): no word of the corpus is counted."""
+    vocab = Vocabulary.load(path).filtered(min_count, max_vocab_size)
+    known, counts = _read_pass(corpus, lambda: count_tokens(corpus, tokenizer, vocab, phrases))
+    if not known:
+        raise UsageError(f"none of the {len(vocab):,} words of {path} occurs in the corpus "
+                         f"(tokenised with --tokenizer={tokenizer}): a vocabulary of another "
+                         "corpus or tokenizer?")
+    return vocab, counts
+
+
+def _read_pass(corpus, count):
+    """``count()``'s result (its last item CorpusCounts), a corpus file that became
+    unreadable named as such; UsageError for a corpus without a word."""
     try:
-        words, word_counts, counts = count_words(corpus, tokenizer, phrases)
+        result = count()
     except tf.errors.OpError:
         corpus.check_read()
         raise
-    if counts.tokens == 0:
+    if result[-1].tokens == 0:
         raise UsageError(f"the corpus has no words: {', '.join(corpus.paths)}")
-    return Vocabulary.from_counts(words, word_counts, min_count, max_vocab_size), counts
+    return result

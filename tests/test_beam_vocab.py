@@ -1,6 +1,7 @@
 """The Beam vocabulary pipeline writes the vocab.tsv of the local builder, byte for byte."""
 
 import gzip
+import json
 
 import pytest
 
@@ -92,3 +93,21 @@ def test_gzip_is_recognised_by_content_through_beams_filesystems(tmp_path):
         assert f.read(2) == b"\x1f\x8b"  # as stored
     beam_vocab.count_vocabulary([str(tmp_path / "packed")], str(tmp_path / "v.tsv"), "unicode", 1)
     assert (tmp_path / "v.tsv").read_text(encoding="utf-8") == "b\t2\na\t1\n"
+
+
+def test_train_on_beams_vocabulary_writes_the_vectors_of_train_counting_itself(tmp_path):
+    from conftest import config_for
+    from sg_keras import training
+
+    planted_corpus(tmp_path / "planted.txt")
+    beam_vocab_tsv([tmp_path / "planted.txt"], tmp_path / "beam.tsv", "whitespace", 1)
+    counted = config_for(tmp_path / "planted.txt", tmp_path / "counted", epochs=1)
+    given = config_for(tmp_path / "planted.txt", tmp_path / "given", epochs=1,
+                       vocab=str(tmp_path / "beam.tsv"))
+    training.train(counted)
+    training.train(given)
+    for name in ("vocab.tsv", "vectors.txt"):
+        assert (tmp_path / "given" / name).read_bytes() == (tmp_path / "counted" / name).read_bytes()
+    assert (tmp_path / "given" / "vocab.tsv").read_bytes() == (tmp_path / "beam.tsv").read_bytes()
+    record = json.loads((tmp_path / "given" / "config.json").read_text())
+    assert record == json.loads((tmp_path / "counted" / "config.json").read_text())

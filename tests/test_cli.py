@@ -117,6 +117,11 @@ def corpora(tmp_path):
     (tmp_path / "one_word.txt").write_text("same " * 100, encoding="utf-8")
     (tmp_path / "binary.bin").write_bytes(bytes(range(256)) * 64)
     planted_corpus(tmp_path / "good.txt", sentences=200)
+    (tmp_path / "spaces.tsv").write_text("cat0 12\n", encoding="utf-8")
+    (tmp_path / "negative.tsv").write_text("cat0\t12\ncat1\t-3\n", encoding="utf-8")
+    (tmp_path / "twice.tsv").write_text("cat0\t12\ncat1\t5\ncat0\t2\n", encoding="utf-8")
+    (tmp_path / "empty.tsv").write_text("", encoding="utf-8")
+    (tmp_path / "unseen.tsv").write_text("zebra\t50\nyak\t30\n", encoding="utf-8")
     return tmp_path
 
 
@@ -136,6 +141,15 @@ def corpora(tmp_path):
     (["--corpus=good.txt", "--tokenizer=nltk"], "unknown tokenizer 'nltk'"),
     (["--corpus=good.txt", "--dim=ten"], "flag --dim=ten"),
     (["--corpus=good.txt", "--no_such_flag=1"], "no_such_flag"),
+    (["--corpus=good.txt", "--vocab=missing.tsv"], "vocabulary not found: missing.tsv"),
+    (["--corpus=good.txt", "--vocab=spaces.tsv"], "spaces.tsv line 1: expected word<TAB>count"),
+    (["--corpus=good.txt", "--vocab=negative.tsv"],
+     "negative.tsv line 2: the count of 'cat1' must be a positive integer, got '-3'"),
+    (["--corpus=good.txt", "--vocab=twice.tsv"], "twice.tsv line 3: 'cat0' is also on line 1"),
+    (["--corpus=good.txt", "--vocab=empty.tsv"], "empty.tsv is empty"),
+    (["--corpus=good.txt", "--vocab=binary.bin"], "binary.bin is not UTF-8 text"),
+    (["--corpus=good.txt", "--vocab=twice.tsv", "--min_count=100"], "'cat0' is also on line 1"),
+    (["--corpus=good.txt", "--vocab=unseen.tsv"], "none of the 2 words of unseen.tsv occurs in"),
 ])
 def test_bad_input_is_one_line_exit_2_and_leaves_nothing(corpora, flags, message):
     result = sg_keras("train", "--model_dir=model", *flags, cwd=corpora)

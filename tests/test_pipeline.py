@@ -80,7 +80,7 @@ def test_push_then_cached_rerun_then_worse_model_is_not_pushed(setup):
     assert statistics["eval_oov_rate"] == 0.0 and statistics["invalid_utf8"] == 0
     assert glob.glob(os.path.join(first["StatisticsGen"].outputs["logs"], "events.out.tfevents.*"))
 
-    # Transform's vocabulary is the one train() built.
+    # The Trainer trained on the Transform's vocabulary.
     transformed = Vocabulary.load(first["Transform"].outputs["vocab"])
     trained = Vocabulary.load(os.path.join(first["Trainer"].outputs["model_dir"], "vocab.tsv"))
     assert transformed.words == trained.words and list(transformed.counts) == list(trained.counts)

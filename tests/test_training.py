@@ -188,6 +188,17 @@ def test_a_model_dir_of_other_settings_is_refused(planted, tmp_path):
         training.train(config_for(corpus, tmp_path / "m", epochs=1, dim=8))
 
 
+def test_a_model_dir_of_another_vocabulary_is_refused(planted, tmp_path):
+    corpus, _ = planted
+    training.train(config_for(corpus, tmp_path / "m", epochs=1))
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_bytes((tmp_path / "m" / "vocab.tsv").read_bytes())
+    training.train(config_for(corpus, tmp_path / "m", epochs=1, vocab=str(vocab)))  # the same
+    vocab.write_text("".join(vocab.read_text().splitlines(keepends=True)[:-1]))  # one fewer
+    with pytest.raises(UsageError, match="holds a run with another vocabulary"):
+        training.train(config_for(corpus, tmp_path / "m", epochs=1, vocab=str(vocab)))
+
+
 def test_early_stopping_is_usable(planted, tmp_path):
     corpus, _ = planted
     stop = keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -5,7 +7,7 @@ import tensorflow as tf
 from conftest import memory_mib, write_distinct_words
 from sg_keras.corpus import Corpus
 from sg_keras.errors import UsageError
-from sg_keras.vocab import Vocabulary, count_vocabulary, count_words
+from sg_keras.vocab import Vocabulary, count_tokens, count_vocabulary, count_words
 
 
 def test_count_words_streams_the_corpus(tmp_path):
@@ -83,3 +85,42 @@ def test_count_words_gives_back_its_tables_memory(tmp_path):
         assert len(words) == 200_000 and word_counts.sum() == 200_000
         del words, word_counts
     assert memory_mib() - before < 30
+
+
+def test_a_vocab_file_keeps_its_order_and_the_filters_keep_it_too(tmp_path):
+    (tmp_path / "v.tsv").write_text("fox\t3\nthe\t9\ndog\t1\nhen\t3\n", encoding="utf-8")
+    vocab = Vocabulary.load(str(tmp_path / "v.tsv"))
+    assert vocab.words == ["fox", "the", "dog", "hen"] and vocab.counts.tolist() == [3, 9, 1, 3]
+    kept = vocab.filtered(min_count=2)
+    assert kept.words == ["fox", "the", "hen"] and kept.counts.tolist() == [3, 9, 3]
+    assert vocab.filtered(min_count=2, max_vocab_size=2).words == ["fox", "the"]
+    with pytest.raises(UsageError, match="fewer than 2 words of the vocabulary"):
+        vocab.filtered(min_count=5)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("the\t2\nfox 1\n", "line 2: expected word<TAB>count"),
+    ("the\t2\n\t1\n", "line 2: expected word<TAB>count"),
+    ("the\t2\tx\n", "line 1: expected word<TAB>count"),
+    ("the\t0\n", "line 1: the count of 'the' must be a positive integer, got '0'"),
+    ("the\t2.5\n", "must be a positive integer, got '2.5'"),
+    ("the\t\n", "must be a positive integer, got ''"),
+    ("the\t2\nfox\t1\nthe\t1\n", "line 3: 'the' is also on line 1"),
+    ("", "is empty"),
+])
+def test_a_malformed_vocab_file_is_named_with_its_line(tmp_path, content, message):
+    (tmp_path / "v.tsv").write_text(content, encoding="utf-8")
+    with pytest.raises(UsageError, match=re.escape(message)):
+        Vocabulary.load(str(tmp_path / "v.tsv"))
+
+
+def test_count_tokens_counts_what_count_words_counts_without_a_table(tmp_path, monkeypatch):
+    from sg_keras import corpus
+
+    monkeypatch.setattr(corpus, "BLOCK_CHARS", 64)  # many blocks
+    (tmp_path / "c.txt").write_bytes(b"the Fox, the dog\n\n...\nfox \xff hen\n" * 20)
+    _, _, expected = count_words(Corpus([str(tmp_path / "c.txt")]), "unicode")
+    known, counts = count_tokens(Corpus([str(tmp_path / "c.txt")]), "unicode",
+                                 Vocabulary(["fox", "hen", "cat"], np.array([3, 2, 1])))
+    assert counts == expected and (counts.tokens, counts.sentences) == (120, 40)
+    assert known == 60  # fox twice and hen once in each repetition
