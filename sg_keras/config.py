@@ -51,7 +51,9 @@ class TrainConfig:
                                    "Default: on for training, off for `sg-keras pairs`.",
                                    flag_default=None)
     min_count: int = _setting(5, "Drop words seen fewer times.")
-    max_vocab_size: int = _setting(0, "Keep at most this many most frequent words (0 = all).")
+    max_vocab_size: int = _setting(0, "Keep at most this many most frequent words (0 = all); "
+                                   "counting then holds at most max(4 x N, 2M) distinct "
+                                   "words, pruning the rarest beyond (word2vec.c's way).")
     epochs: int = _setting(5, "Passes over the corpus.")
     batch_size: int = _setting(None, "Training pairs per step. Default: 4096, or 1024 with "
                                "subwords (--max_n), whose shared n-gram rows learn better "

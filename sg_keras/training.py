@@ -149,6 +149,11 @@ def prepare_vocabulary(config, phrase_table=None):
     logging.info("counted %d tokens, %d sentences in %.1fs: %d words kept, "
                  "%d invalid UTF-8 sequences replaced", counts.tokens, counts.sentences,
                  time.perf_counter() - started, len(vocab), counts.invalid_utf8)
+    if counts.pruned_below:
+        logging.warning("the corpus has more distinct words than the counting table holds for "
+                        "--max_vocab_size=%d: words counted at most %d times were dropped "
+                        "while counting (word2vec.c's pruning); counts below that are "
+                        "approximate", config.max_vocab_size, counts.pruned_below)
     if counts.invalid_utf8:
         logging.warning("%d invalid UTF-8 byte sequences were replaced by U+FFFD",
                         counts.invalid_utf8)

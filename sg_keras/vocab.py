@@ -19,6 +19,10 @@ class CorpusCounts:
     tokens: int
     sentences: int  # sentences with at least one token
     invalid_utf8: int
+    # Counting with a bounded table (max_vocab_size) dropped words counted at most this
+    # many times so far, word2vec.c's way, whenever the table grew past its bound: their
+    # counts are approximate below it. 0: every count is exact.
+    pruned_below: int = 0
 
 
 @dataclasses.dataclass
@@ -148,14 +152,28 @@ def _vocabulary_row(path, number, line):
     return word, int(count)
 
 
-def count_words(corpus, tokenizer, phrases=None):
+# With max_vocab_size, the counting table holds at most this many times as many words,
+# and at least TABLE_MIN_WORDS: beyond, it is pruned (count_keys).
+TABLE_WORDS_PER_KEPT_WORD = 4
+TABLE_MIN_WORDS = 2_000_000
+
+
+def table_bound(max_vocab_size):
+    """The most distinct words the counting table holds for ``max_vocab_size`` (0: no bound)."""
+    if not max_vocab_size:
+        return 0
+    return max(TABLE_WORDS_PER_KEPT_WORD * max_vocab_size, TABLE_MIN_WORDS)
+
+
+def count_words(corpus, tokenizer, phrases=None, max_words=0):
     """Counts every token of a corpus in a streaming pass, all in-graph.
 
     Blocks are tokenised (and their phrases joined: sg_keras.phrases) and counted
     in parallel; the block counts are added into a hash table word → (count, rank
     of first occurrence) by one ``tf.function`` loop over the dataset, with no
     Python per block or word, and work per block in proportion to the block,
-    however many words came before.
+    however many words came before. ``max_words`` (0: none) bounds the table
+    (count_keys).
     Returns (words, counts, CorpusCounts): every distinct word (str) in order of
     first occurrence, and its count.
     """
@@ -163,10 +181,11 @@ def count_words(corpus, tokenizer, phrases=None):
         words = _block_words(sentences, tokenizer, phrases)
         return words.flat_values, *_block_sizes(words)
 
-    keys, counts, first_seen, tokens, sentences = count_keys(corpus, block_keys)
+    keys, counts, first_seen, tokens, sentences, pruned_below = count_keys(
+        corpus, block_keys, max_words)
     order = np.argsort(first_seen)
     return ([key.decode("utf-8") for key in keys[order].tolist()], counts[order],
-            CorpusCounts(tokens, sentences, corpus.invalid_utf8))
+            CorpusCounts(tokens, sentences, corpus.invalid_utf8, pruned_below))
 
 
 def count_tokens(corpus, tokenizer, vocab, phrases=None):
@@ -200,19 +219,24 @@ def _block_sizes(words):
     return tf.size(words.flat_values, out_type=tf.int64), tf.math.count_nonzero(words.row_lengths())
 
 
-def count_keys(corpus, block_keys):
+def count_keys(corpus, block_keys, max_keys=0):
     """Counts the string keys that ``block_keys`` makes of each block, in one pass.
 
     ``block_keys(sentences)`` → (keys [n], tokens, sentences) of a block, in-graph;
     the two numbers are summed over the corpus. Returns (keys, counts, rank of
-    first occurrence) as numpy arrays in no particular order, then the two sums.
+    first occurrence) as numpy arrays in no particular order, then the two sums and
+    the pruning bound.
+
+    ``max_keys`` (0: none) bounds memory as word2vec.c's ReduceVocab does: whenever the
+    table holds more keys, those counted at most ``p`` times so far are dropped, p = 1 at
+    the first pruning, 2 at the second, …; the last p is returned (0: never pruned).
     """
-    counted = _count_in_table(corpus, block_keys)
+    counted = _count_in_table(corpus, block_keys, max_keys)
     process.release_freed_memory()  # the table's, freed on _count_in_table's return
     return counted
 
 
-def _count_in_table(corpus, block_keys):
+def _count_in_table(corpus, block_keys, max_keys):
     def block_counts(sentences):
         keys, tokens, block_sentences = block_keys(sentences)
         unique, _, counts = tf.unique_with_counts(keys, out_idx=tf.int64)
@@ -226,9 +250,15 @@ def _count_in_table(corpus, block_keys):
     dataset = corpus.dataset().map(
         block_counts, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
+    def prune(pruned_below):
+        keys, values = table.export()
+        rare = tf.reshape(values, [-1, 2])[:, 0] <= pruned_below + 1
+        table.remove(tf.boolean_mask(tf.reshape(keys, [-1]), rare))
+        return pruned_below + 1
+
     @tf.function
     def count_blocks():
-        tokens = sentences = distinct = tf.constant(0, tf.int64)
+        tokens = sentences = distinct = pruned_below = tf.constant(0, tf.int64)
         for unique, counts, block_tokens, block_sentences in dataset.prefetch(tf.data.AUTOTUNE):
             seen = table.lookup(unique)  # `unique` is in first-occurrence order
             new = tf.cast(seen[:, 1] < 0, tf.int64)
@@ -237,18 +267,22 @@ def _count_in_table(corpus, block_keys):
             distinct += tf.reduce_sum(new)
             tokens += block_tokens
             sentences += block_sentences
-        return tokens, sentences
+            if max_keys and table.size() > max_keys:
+                pruned_below = prune(pruned_below)
+        return tokens, sentences, pruned_below
 
-    tokens, sentences = count_blocks()
+    tokens, sentences, pruned_below = count_blocks()
     keys, values = table.export()
     keys, values = keys.numpy(), values.numpy()
-    return keys, values[:, 0], values[:, 1], int(tokens), int(sentences)
+    return keys, values[:, 0], values[:, 1], int(tokens), int(sentences), int(pruned_below)
 
 
 def count_vocabulary(corpus, tokenizer, min_count, max_vocab_size=0, phrases=None):
     """(Vocabulary, CorpusCounts) of a corpus: count_words, then Vocabulary.from_counts.
 
     ``phrases``: a sg_keras.phrases.PhraseTable whose phrases are joined into words.
+    ``max_vocab_size`` keeps the most frequent words and bounds the counting table to
+    ``table_bound(max_vocab_size)`` words (pruned beyond: CorpusCounts.pruned_below).
 
     Example:
 
@@ -261,8 +295,8 @@ def count_vocabulary(corpus, tokenizer, min_count, max_vocab_size=0, phrases=Non
     >>> vocab.words, counts.tokens
     (['the', 'fox', 'and', 'dog'], 5)
     """
-    words, word_counts, counts = _read_pass(corpus, lambda: count_words(corpus, tokenizer,
-                                                                        phrases))
+    words, word_counts, counts = _read_pass(corpus, lambda: count_words(
+        corpus, tokenizer, phrases, table_bound(max_vocab_size)))
     return Vocabulary.from_counts(words, word_counts, min_count, max_vocab_size), counts
 
 

@@ -124,3 +124,28 @@ def test_count_tokens_counts_what_count_words_counts_without_a_table(tmp_path, m
                                  Vocabulary(["fox", "hen", "cat"], np.array([3, 2, 1])))
     assert counts == expected and (counts.tokens, counts.sentences) == (120, 40)
     assert known == 60  # fox twice and hen once in each repetition
+
+
+def test_max_vocab_size_bounds_the_counting_table_as_word2vec_c_prunes(tmp_path, monkeypatch):
+    from sg_keras import corpus as corpus_lib, vocab as vocab_lib
+
+    monkeypatch.setattr(corpus_lib, "BLOCK_CHARS", 2000)  # many blocks: pruning between them
+    monkeypatch.setattr(vocab_lib, "TABLE_MIN_WORDS", 500)
+    rng = np.random.default_rng(0)
+    frequent = [f"f{i}" for i in range(20)]  # each seen 100 to 290 times, among 20,000 singletons
+    tokens = [word for i, word in enumerate(frequent) for _ in range(100 + 10 * i)]
+    tokens += [f"s{i}" for i in range(20_000)]
+    tokens = [tokens[i] for i in rng.permutation(len(tokens))]
+    (tmp_path / "c.txt").write_text("\n".join(" ".join(tokens[i:i + 50])
+                                              for i in range(0, len(tokens), 50)))
+    corpus = Corpus([str(tmp_path / "c.txt")])
+    exact, exact_counts = count_vocabulary(corpus, "whitespace", min_count=1)
+    assert exact_counts.pruned_below == 0 and len(exact) == 20_020
+    bounded, counts = count_vocabulary(corpus, "whitespace", min_count=1, max_vocab_size=20)
+    assert counts.pruned_below >= 1 and counts.tokens == exact_counts.tokens
+    assert bounded.words == exact.words[:20] == frequent[::-1]
+    # A word loses at most what it had counted when each pruning dropped it: 1 + 2 + … + p.
+    lost = exact.counts[:20] - bounded.counts
+    pruned = counts.pruned_below
+    assert (lost >= 0).all() and (lost <= pruned * (pruned + 1) // 2).all()
+    assert vocab_lib.table_bound(20) == 500 and vocab_lib.table_bound(0) == 0
