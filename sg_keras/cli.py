@@ -72,12 +72,17 @@ def _train(args):
 
     if args:
         raise UsageError(f"train takes no positional arguments, got {' '.join(args)}")
+    continued = {}  # continuing a run: its settings are the defaults
+    if FLAGS.init_from:
+        from sg_keras import warm_start
+        continued = warm_start.Start.read_settings(FLAGS.init_from)
     config = training.TrainConfig(
         corpus=FLAGS.corpus or [data.text8_path()], model_dir=FLAGS.model_dir,
         eval_analogies=FLAGS.eval_analogies, eval_similarity=FLAGS.eval_similarity,
         restrict_vocab=FLAGS.restrict_vocab, probe_words=FLAGS.probe_words,
         strategy=FLAGS.strategy, backup_interval=FLAGS.backup_interval,
-        phrases=FLAGS.phrases or "", vocab=FLAGS.vocab or "", **training_flags.settings())
+        phrases=FLAGS.phrases or "", vocab=FLAGS.vocab or "",
+        **training_flags.settings(defaults=continued))
     config.validate()
     training.train(config)
     if strategies.connect(config.strategy).is_chief:

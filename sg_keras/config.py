@@ -70,6 +70,9 @@ class TrainConfig:
     buckets: int = _setting(2_000_000, "Hash buckets (rows) the character n-grams share "
                             "(with --max_n).")
     steps_per_execution: int = _setting(32, "Training steps per tf.function call.")
+    init_from: str = _setting("", "A trained model_dir to continue training from, on --corpus: "
+                              "its vocabulary grows by the new words, its vectors are copied; "
+                              "the other settings default to its run's (see README).")
     phrases: str = ""  # a phrases file (sg-keras phrases): its phrases become words
     vocab: str = ""  # a vocab.tsv (word<TAB>count): the vocabulary, not counted from the corpus
     eval_analogies: list = dataclasses.field(default_factory=list)

@@ -30,9 +30,14 @@ def keep_probabilities(counts, sample):
     return np.minimum(keep, 1.0).astype(np.float32)
 
 
-def expected_pairs(counts, sample, window, shrink_window, sentences):
-    """Estimated number of pairs one epoch yields (for the learning-rate schedule)."""
-    kept = float(np.sum(np.asarray(counts) * keep_probabilities(counts, sample)))
+def expected_pairs(counts, sample, window, shrink_window, sentences, corpus_counts=None):
+    """Estimated number of pairs one epoch yields (for the learning-rate schedule).
+
+    ``counts``: the vocabulary's, which subsampling uses; ``corpus_counts``: each word's
+    count in the epoch's corpus, when it differs (continued training).
+    """
+    corpus_counts = counts if corpus_counts is None else corpus_counts
+    kept = float(np.sum(np.asarray(corpus_counts) * keep_probabilities(counts, sample)))
     spans = np.arange(1, window + 1) if shrink_window else np.array([window])
     # Each kept word pairs with 2b neighbours, minus those past a sentence's ends.
     per_word = 2 * spans.mean()

@@ -13,7 +13,8 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from sg_keras import corpus, objectives, pairs, phrases, process, strategies, subwords
+from sg_keras import (corpus, objectives, pairs, phrases, process, strategies, subwords,
+                      warm_start)
 from sg_keras import backup as backup_lib
 from sg_keras.callbacks import (EmbeddingProjector, LatestWeights, NearestNeighbourSummary,
                                 StopOnDivergence, TrainingSpeed, WordVectorEvaluation,
@@ -131,18 +132,27 @@ def load_phrases(config):
     return phrases.PhraseTable.load(config.phrases, config.tokenizer)
 
 
-def prepare_vocabulary(config, phrase_table=None):
+def prepare_vocabulary(config, phrase_table=None, start=None):
     """Counts the corpus (its phrases joined) and builds the vocabulary, or reads it from
     ``config.vocab`` and counts only the corpus's tokens and sentences (nothing written):
-    (Vocabulary, CorpusCounts)."""
+    (Vocabulary, CorpusCounts). Continuing ``start`` (a warm_start.Start), the vocabulary
+    is its vocabulary grown by the new words."""
     started = time.perf_counter()
+    # Continuing, every new word's count is needed: old words' counts grow whatever they are.
+    min_count, max_vocab_size = (1, 0) if start else (config.min_count, config.max_vocab_size)
     if config.vocab:
         vocab, counts = vocabulary_from_file(config.vocab, Corpus(config.corpus),
-                                             config.tokenizer, config.min_count,
-                                             config.max_vocab_size, phrase_table)
+                                             config.tokenizer, min_count, max_vocab_size,
+                                             phrase_table)
     else:
-        vocab, counts = count_vocabulary(Corpus(config.corpus), config.tokenizer,
-                                         config.min_count, config.max_vocab_size, phrase_table)
+        vocab, counts = count_vocabulary(Corpus(config.corpus), config.tokenizer, min_count,
+                                         max_vocab_size, phrase_table)
+    if start:
+        vocab, corpus_counts = start.grown_vocabulary(vocab, config.min_count,
+                                                      config.max_vocab_size)
+        counts = dataclasses.replace(counts, word_counts=corpus_counts.tolist())
+        logging.info("continuing %s: %d words, %d of them new", start.path, len(vocab),
+                     len(vocab) - len(start.vocab))
     if counts.tokens == counts.sentences:
         raise UsageError("every sentence of the corpus is one word: it gives no training "
                          "pairs (a sentence is a line)")
@@ -160,25 +170,41 @@ def prepare_vocabulary(config, phrase_table=None):
     return vocab, counts
 
 
-def build_model(config, vocab):
+def load_start(config):
+    """(warm_start.Start of ``config.init_from`` or None, the run's PhraseTable or None):
+    a continued run joins the phrases of the run it continues. UsageError for a start that
+    is not a trained model_dir or that the config conflicts with."""
+    phrase_table = load_phrases(config)
+    if not config.init_from:
+        return None, phrase_table
+    start = warm_start.Start.read(config.init_from)
+    start.check(config, phrase_table)
+    return start, start.phrases
+
+
+def build_model(config, vocab, start=None):
     """The untrained SkipGram of a config and vocabulary (with its words' n-grams when
-    the config has subwords)."""
+    the config has subwords); continuing ``start``, with its rows copied in."""
     options = {}
     if config.subwords:
         options["subwords"] = {"buckets": config.buckets, "min_n": config.min_n,
                                "max_n": config.max_n}
         options["word_pieces"] = subwords.word_pieces(vocab.words, config.min_n,
                                                       config.max_n, config.buckets)
-    return SkipGram(len(vocab), config.dim, loss=config.loss, negative=config.negative,
-                    num_sampled=config.num_sampled, seed=config.seed,
-                    noise_counts=vocab.counts, **options)
+    model = SkipGram(len(vocab), config.dim, loss=config.loss, negative=config.negative,
+                     num_sampled=config.num_sampled, seed=config.seed,
+                     noise_counts=vocab.counts, **options)
+    if start:
+        start.copy_weights(model)
+    return model
 
 
 def _write_run(config, model_dir, vocab, counts, phrase_table):
     """Writes vocab.tsv, phrases.tsv and config.json (settings, corpus counts, the pairs
     one epoch is expected to give); returns that expected number of pairs."""
     expected_pairs = pairs.expected_pairs(vocab.counts, config.sample, config.window,
-                                          config.shrink_window, counts.sentences)
+                                          config.shrink_window, counts.sentences,
+                                          counts.word_counts)
     model_dir.write_run(config.settings(), config.corpus, vocab, {
         "corpus_tokens": counts.tokens, "corpus_sentences": counts.sentences,
         "invalid_utf8": counts.invalid_utf8, "expected_pairs_per_epoch": expected_pairs},
@@ -224,11 +250,12 @@ def train(config, extra_callbacks=()):
 
 def _train(config, strategy, model_dir, evaluations, extra_callbacks):
     """train()'s steps once the strategy has joined and model_dir is held."""
-    phrase_table = load_phrases(config)
+    start, phrase_table = load_start(config)
     model_dir.check_reusable(config.settings(), config.corpus, phrase_table)
     backup = backup_lib.Backup(model_dir.backup_dir, strategy.backup_kind)
     backup_lib.check_kind(backup.directory, backup.kind)  # before counting
-    vocab, counts = strategy.share_vocabulary(lambda: prepare_vocabulary(config, phrase_table))
+    vocab, counts = strategy.share_vocabulary(lambda: prepare_vocabulary(config, phrase_table,
+                                                                         start))
     model_dir.check_vocabulary(vocab)
     check_run_memory(config, len(vocab))
     probe_ids = probe_word_ids(vocab, config.probe_words, config.tokenizer,
@@ -238,7 +265,7 @@ def _train(config, strategy, model_dir, evaluations, extra_callbacks):
         expected_pairs, config.batch_size, config.steps_per_execution,
         strategy.whole_executions), config.batch_size, config.backup_interval)
     with strategy.scope():
-        model = build_model(config, vocab)
+        model = build_model(config, vocab, start)
         model.compile(optimizer=RowSGD(LinearDecay(
             config.learning_rate, schedule.steps_per_epoch * schedule.epochs)),
             steps_per_execution=schedule.steps_per_execution)
@@ -267,13 +294,13 @@ def write_untrained(config):
     """Writes the model_dir of an initialised, untrained model (a baseline); returns the
     vocabulary. Holds and checks the model_dir as train() does."""
     with ModelDir(config.model_dir).lock() as model_dir:
-        phrase_table = load_phrases(config)
+        start, phrase_table = load_start(config)
         model_dir.check_reusable(config.settings(), config.corpus, phrase_table)
-        vocab, counts = prepare_vocabulary(config, phrase_table)
+        vocab, counts = prepare_vocabulary(config, phrase_table, start)
         model_dir.check_vocabulary(vocab)
         check_run_memory(config, len(vocab))
         _write_run(config, model_dir, vocab, counts, phrase_table)
-        model_dir.save_model(build_model(config, vocab), vocab)
+        model_dir.save_model(build_model(config, vocab, start), vocab)
     return vocab
 
 

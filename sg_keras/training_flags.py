@@ -21,6 +21,11 @@ for _field in dataclasses.fields(config.TrainConfig):
                              _field.metadata["help"])
 
 
-def settings(names=config.SETTINGS):
-    """The flags ``names`` as TrainConfig keyword arguments; unset ones get its defaults."""
-    return {name: FLAGS[name].value for name in names if FLAGS[name].value is not None}
+def settings(names=config.SETTINGS, defaults=None):
+    """The flags ``names`` as TrainConfig keyword arguments; those not given on the command
+    line take their value in ``defaults`` (e.g. the settings of the run a run continues),
+    or else TrainConfig's defaults."""
+    defaults = defaults or {}
+    values = {name: FLAGS[name].value if FLAGS[name].present or name not in defaults
+              else defaults[name] for name in names}
+    return {name: value for name, value in values.items() if value is not None}

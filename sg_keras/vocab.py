@@ -23,6 +23,9 @@ class CorpusCounts:
     # many times so far, word2vec.c's way, whenever the table grew past its bound: their
     # counts are approximate below it. 0: every count is exact.
     pruned_below: int = 0
+    # The corpus's count of each vocabulary word, where the vocabulary's counts include
+    # another corpus's (continued training: sg_keras.warm_start); None: the vocabulary's.
+    word_counts: list = None
 
 
 @dataclasses.dataclass
