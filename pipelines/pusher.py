@@ -39,6 +39,13 @@ def latest_pushed(serving_model_dir):
     return version, orchestration.read_json(path)
 
 
+def pushed_model_dir(serving_model_dir):
+    """The Trainer model_dir of the newest pushed version ("" when none is pushed, or
+    its record is gone)."""
+    _, record = latest_pushed(serving_model_dir)
+    return (record or {}).get("model", {}).get("model_dir", "")
+
+
 def check(serving_model_dir):
     """Fails unless serving_model_dir is (or can be created as) a writable directory."""
     if not serving_model_dir:

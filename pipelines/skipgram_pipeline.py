@@ -5,7 +5,12 @@ Evaluator → Pusher.
 --serving_model_dir=saved_models/NAME [training flags] [--phrase_threshold=200,100]
 [--eval_analogies=…
 --eval_similarity=… --min_analogy_accuracy=… --min_spearman=… --max_eval_loss=…
---tolerance=…]``
+--tolerance=…] [--warm_start]``
+
+``--warm_start`` (TFX's warm-starting): the Trainer continues the model of the newest
+version in serving_model_dir (``sg-keras train --init_from`` its Trainer's model_dir, the
+Transform's vocab.tsv giving the new words) and the Pusher pushes the next version; with
+nothing pushed yet, the Trainer starts afresh.
 
 Every stage runs under pipeline_root/STAGE/RUN_ID/ with a metadata.json and is cached
 (pipelines.orchestration); an unchanged re-run reuses every stage's outputs. A user
@@ -38,6 +43,8 @@ flags.DEFINE_string("min_spearman", "", "blessing: minimum Spearman on each simi
 flags.DEFINE_string("max_eval_loss", "", "blessing: maximum held-out loss on the eval split")
 flags.DEFINE_string("tolerance", "0.01",
                     "blessing: how much worse than the pushed version a figure may be")
+flags.DEFINE_boolean("warm_start", False, "Trainer: continue the model of the newest pushed "
+                     "version (`sg-keras train --init_from`) rather than start afresh")
 
 STAGES = ("ExampleGen", "StatisticsGen", "PhraseGen", "Transform", "Trainer", "Evaluator",
           "Pusher")  # PhraseGen only with phrase thresholds
@@ -59,6 +66,7 @@ class PipelineConfig:
     min_spearman: str = ""
     max_eval_loss: str = ""
     tolerance: str = "0.01"
+    warm_start: bool = False  # the Trainer continues the newest pushed version's model
 
 
 def run_pipeline(config):
@@ -68,7 +76,10 @@ def run_pipeline(config):
     example_gen.check(config.corpus, config.eval_percent)
     blessing = evaluator.parse_thresholds(dataclasses.asdict(config))
     pusher.check(config.serving_model_dir)
-    settings = trainer.settings(config.training)
+    training = dict(config.training)
+    if config.warm_start:
+        training["init_from"] = pusher.pushed_model_dir(config.serving_model_dir)
+    settings = trainer.settings(training)
     thresholds = _numbers(config.phrase_threshold, "--phrase_threshold")
     phrase_gen.check(thresholds, settings["min_count"])
     # As sg-keras train, before ExampleGen starts TensorFlow's runtime.

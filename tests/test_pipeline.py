@@ -252,3 +252,23 @@ def test_phrase_gen_learns_phrases_the_transform_and_trainer_use(setup, tmp_path
     assert results["Pusher"].outputs["pushed"]
     rerun = run_pipeline(config)
     assert all(result.cached for result in rerun.values())
+
+
+def test_warm_start_continues_the_pushed_model_on_new_text_and_pushes_the_next_version(
+        setup, tmp_path):
+    config = setup
+    first = run_pipeline(config)  # nothing pushed yet: --warm_start would start afresh too
+    assert first["Pusher"].outputs["version"] == 1
+    planted_corpus(tmp_path / "more.txt", sentences=1000, seed=5)
+    with open(tmp_path / "more.txt", "a", encoding="utf-8") as f:
+        f.write("kitten cat1 cat2 kitten cat3\n" * 20)  # a word the first model never saw
+    second = run_pipeline(dataclasses.replace(config, corpus=[str(tmp_path / "more.txt")],
+                                              warm_start=True))
+    assert not second["Trainer"].cached
+    model_dir = second["Trainer"].outputs["model_dir"]
+    settings = orchestration.read_json(os.path.join(model_dir, "config.json"))["settings"]
+    assert settings["init_from"] == first["Trainer"].outputs["model_dir"]
+    old = Vocabulary.load(os.path.join(first["Trainer"].outputs["model_dir"], "vocab.tsv"))
+    grown = Vocabulary.load(os.path.join(model_dir, "vocab.tsv"))
+    assert grown.words == old.words + ["kitten"]
+    assert second["Pusher"].outputs["pushed"] and second["Pusher"].outputs["version"] == 2

@@ -1,11 +1,12 @@
 """Continued training (--init_from): the grown vocabulary, the copied rows, the kept space."""
 
 import json
+import zipfile
 
 import numpy as np
 import pytest
 
-from conftest import assert_usage_error, config_for, planted_corpus, sg_keras
+from conftest import assert_usage_error, config_for, planted_corpus, sg_keras, shared_file
 from sg_keras import training
 from sg_keras.errors import UsageError
 from sg_keras.vocab import Vocabulary
@@ -124,3 +125,23 @@ def test_the_continued_run_is_kept_as_it_is(continued):
     with pytest.raises(UsageError, match="--model_dir must differ from --init_from"):
         training.train(config_for(continued / "b.txt", continued / "A", tokenizer="whitespace",
                                   init_from=str(continued / "A")))
+
+
+def test_a_word_seen_only_in_the_continued_text_lands_next_to_its_old_synonym(tmp_path):
+    # PTB's training text in halves; in the second, `stock` is written `newstock`: after
+    # continuing on it, `stock` (learnt from the first half only) is among newstock's nearest.
+    with zipfile.ZipFile(shared_file("ptb.zip")) as archive:
+        lines = archive.read("ptb/ptb.train.txt").decode("utf-8").splitlines()
+    half = len(lines) // 2
+    (tmp_path / "a.txt").write_text("\n".join(lines[:half]) + "\n")
+    (tmp_path / "b.txt").write_text("\n".join(
+        " ".join("newstock" if word == "stock" else word for word in line.split(" "))
+        for line in lines[half:]) + "\n")
+    for name, flags in (("A", ["--corpus=a.txt", "--dim=50", "--epochs=5",
+                               "--tokenizer=whitespace"]),
+                        ("B", ["--corpus=b.txt", "--init_from=A"])):
+        result = sg_keras("train", f"--model_dir={name}", *flags, cwd=tmp_path, timeout=600)
+        assert result.returncode == 0, result.stderr
+    assert "newstock" not in Vocabulary.load(str(tmp_path / "A" / "vocab.tsv")).words
+    vectors = WordVectors.from_model_dir(str(tmp_path / "B"))
+    assert "stock" in [word for word, _ in vectors.most_similar("newstock", topn=10)]
