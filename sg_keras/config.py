@@ -42,8 +42,8 @@ class TrainConfig:
     dim: int = _setting(100, "Size of the word vectors.")
     window: int = _setting(5, "Maximum distance between centre and context word.")
     negative: int = _setting(5, "Noise words per pair (k) for --loss=negative.")
-    num_sampled: int = _setting(64, "Noise words drawn per batch, shared by its pairs "
-                                "(negative, sampled).")
+    num_sampled: int = _setting(64, "Noise words drawn per batch (negative) or per 64 pairs "
+                                "(sampled), shared by those pairs.")
     sample: float = _setting(1e-3, "Subsampling threshold t (word2vec.c's -sample); 0 = off. "
                              "Default: 1e-3 for training, 0 for `sg-keras pairs`.",
                              flag_default=None)
@@ -59,8 +59,10 @@ class TrainConfig:
                                "subwords (--max_n), whose shared n-gram rows learn better "
                                "from smaller summed updates (benchmarks/RESULTS.md).")
     loss: str = _setting("negative", "Objective: negative, softmax or sampled.")
-    learning_rate: float = _setting(0.025, "Initial SGD learning rate (per pair), decays "
-                                    "linearly to 1e-4 of it.")
+    learning_rate: float = _setting(None, "Initial SGD learning rate (per pair), decays "
+                                    "linearly to 1e-4 of it. Default: 0.025 (word2vec.c's), "
+                                    "0.02 for --loss=sampled, which diverges at 0.025 on "
+                                    "some seeds (benchmarks/RESULTS.md).")
     seed: int = _setting(1, "Random seed: runs with the same seed draw the same samples.")
     tokenizer: str = _setting("unicode", "unicode (NFKC, case folding, punctuation dropped) "
                               "or whitespace (pre-tokenised corpora such as text8).")
@@ -85,6 +87,9 @@ class TrainConfig:
     def __post_init__(self):
         if self.batch_size is None:
             self.batch_size = SUBWORD_BATCH_SIZE if self.subwords else BATCH_SIZE
+        if self.learning_rate is None:
+            self.learning_rate = (SAMPLED_LEARNING_RATE if self.loss == "sampled"
+                                  else LEARNING_RATE)
 
     def validate(self):
         """Raises UsageError naming the first nonsensical setting."""
@@ -133,6 +138,8 @@ class TrainConfig:
 
 BATCH_SIZE = 4096
 SUBWORD_BATCH_SIZE = 1024
+LEARNING_RATE = 0.025
+SAMPLED_LEARNING_RATE = 0.02
 
 SETTINGS = tuple(field.name for field in dataclasses.fields(TrainConfig)
                  if field.metadata.get("setting"))

@@ -31,7 +31,8 @@ class SkipGram(keras.Model):
       dim: d, size of the word vectors (rows of ``embedding``).
       loss: training objective, one of objectives.LOSSES.
       negative: k, the weight of the noise term for ``negative``.
-      num_sampled: noise words drawn per batch, shared by its pairs.
+      num_sampled: noise words drawn per batch (``negative``) or per
+        objectives.PAIRS_PER_DRAW pairs (``sampled``), shared by those pairs.
       seed: seed of the initial vectors and of the noise sampler.
       noise_counts: word counts defining the noise distribution (needed to train
         with ``negative``/``sampled``; saved with the weights).
@@ -120,16 +121,17 @@ class SkipGram(keras.Model):
         out, but a resumed run must restore it to draw what the interrupted run would have."""
         return self.noise_seed.state.value
 
-    def noise_words(self, seed=None):
-        """A batch's ``num_sampled`` noise words; drawn statelessly from ``seed`` (an
-        integer [2] tensor) if given, as asynchronous workers sharing one seed
+    def noise_words(self, seed=None, draws=None):
+        """A batch's ``num_sampled`` noise words, or with ``draws`` a [draws, num_sampled]
+        matrix of them (``sampled``: one draw per group of pairs); drawn statelessly from
+        ``seed`` (an integer [2] tensor) if given, as asynchronous workers sharing one seed
         generator on a parameter server would draw the same words at the same time."""
         cdf = self.noise_cdf.value
+        shape = (self.num_sampled,) if draws is None else (draws, self.num_sampled)
         if seed is None:
-            uniform = keras.random.uniform((self.num_sampled,), maxval=cdf[-1],
-                                           seed=self.noise_seed)
+            uniform = keras.random.uniform(shape, maxval=cdf[-1], seed=self.noise_seed)
         else:
-            uniform = tf.random.stateless_uniform((self.num_sampled,), seed, maxval=cdf[-1])
+            uniform = tf.random.stateless_uniform(shape, seed, maxval=cdf[-1])
         return noise.draw(cdf, uniform)
 
     def hidden_losses(self, hidden, context, noise_seed=None):
@@ -139,7 +141,8 @@ class SkipGram(keras.Model):
         if self.loss_name == "softmax":
             return objectives.softmax_losses(hidden, output, context)
         return objectives.sampled_softmax(
-            hidden, output, context, self.noise_words(noise_seed),
+            hidden, output, context,
+            self.noise_words(noise_seed, draws=objectives.draws(tf.size(context))),
             lambda ids: noise.probability(self.noise_cdf.value, ids))
 
     def pair_losses(self, centre, context, noise_seed=None):

@@ -24,15 +24,16 @@ def distribution(counts):
 
 
 def draw(cdf, uniform):
-    """Word ids (int64) for ``uniform`` numbers in [0, cdf[-1]), by inverse CDF.
+    """Word ids (int64) for ``uniform`` numbers in [0, cdf[-1]) (of any shape), by inverse CDF.
 
     Example:
 
     >>> draw(tf.constant([0.5, 1.0]), tf.constant([0.2, 0.7, 0.99])).numpy().tolist()
     [0, 1, 1]
     """
-    ids = tf.searchsorted(cdf, uniform, side="right")
-    return tf.cast(tf.minimum(ids, tf.size(cdf, out_type=ids.dtype) - 1), tf.int64)
+    ids = tf.searchsorted(cdf, tf.reshape(uniform, [-1]), side="right")
+    ids = tf.cast(tf.minimum(ids, tf.size(cdf, out_type=ids.dtype) - 1), tf.int64)
+    return tf.reshape(ids, tf.shape(uniform))
 
 
 def probability(cdf, ids):

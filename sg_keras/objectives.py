@@ -12,12 +12,13 @@ as IndexedSlices where rows are touched:
   (cost grows with V);
 * :func:`negative_sampling`: k = ``negative`` noise words per pair from the noise
   distribution: -log σ(h·w_c) - k·E_noise[log σ(-h·w_n)];
-* :func:`sampled_softmax`: sampled softmax (``tf.nn.sampled_softmax_loss``).
+* :func:`sampled_softmax`: sampled softmax (Jean et al. 2015), the softmax over the
+  context word and ``num_sampled`` noise words.
 
-The approximate objectives share one draw of noise words across the batch's
-pairs, so the noise term is one matrix product (for ``negative`` each pair's noise
-term is weighted k/num_sampled, an unbiased estimate of word2vec.c's k independent
-draws per pair). As in word2vec.c the learning rate applies per training pair:
+The approximate objectives share draws of noise words between pairs, so the noise term
+is a matrix product: ``negative`` one draw for the batch (each pair's noise term weighted
+k/num_sampled, an unbiased estimate of word2vec.c's k independent draws per pair),
+``sampled`` one draw per PAIRS_PER_DRAW pairs. As in word2vec.c the learning rate applies per training pair:
 a batch's gradient is the sum, not the mean, of its pairs' gradients.
 """
 
@@ -28,6 +29,12 @@ from sg_keras.variables import dense_shape, rows
 
 LOSSES = ("negative", "softmax", "sampled")
 SPARSE_LOSSES = ("negative", "sampled")  # their train step is many small ops
+PAIRS_PER_DRAW = 64  # sampled: pairs sharing a draw of noise words (see sampled_softmax)
+
+
+def draws(pairs):
+    """How many draws of noise words the sampled softmax makes for a batch of ``pairs``."""
+    return (pairs + PAIRS_PER_DRAW - 1) // PAIRS_PER_DRAW
 
 
 def softmax_cross_entropy(hidden, output, context):
@@ -50,18 +57,43 @@ def softmax_cross_entropy(hidden, output, context):
 
 
 def sampled_softmax(hidden, output, context, sampled, noise_probability):
-    """Per-pair losses [B] of the sampled softmax over the noise words ``sampled`` [S].
+    """Per-pair losses [B] of the sampled softmax, one draw of noise words per group of pairs.
 
-    ``noise_probability(ids)``: each word's probability under the noise distribution.
-    Differentiate with a GradientTape (the gathers give IndexedSlices).
+    ``sampled`` [G, S]: row g holds the noise words of the g-th of G equal groups of
+    consecutive pairs (the last one padded); ``noise_probability(ids)``: each word's
+    probability q under the noise distribution. A pair's loss is the cross-entropy of its
+    context word among itself and its group's S noise words, each logit h·w minus
+    log(S·q) (Jean et al.'s correction, as ``tf.nn.sampled_softmax_loss``), a noise word
+    equal to the context word left out. Differentiate with a GradientTape (the gathers
+    give IndexedSlices).
+
+    Why groups: a noise word's row gets the gradient of every pair that shares its draw,
+    each pair's up to 1 (a softmax's noise probabilities sum to 1 - p(context), which
+    stays near 1 for most pairs, unlike negative sampling's σ terms that fade), so with
+    one draw for a batch of B pairs at word2vec's per-pair learning rate a row can move by
+    lr·B·|h| in one step. On wiki10 (B = 4096, sample 1e-3) one draw per batch diverged
+    within 300 steps at lr 0.025 (with the log(S·q) correction, without it, or with a
+    log-unigram bias) and at 0.0125 for 2 seeds of 3; with a draw per 64 pairs it trained
+    at 0.02 (the default learning rate for ``sampled``) for 5 seeds of 5 and at 0.025 for 2
+    of 3 (benchmarks/RESULTS.md).
     """
-    num_sampled = sampled.shape[0]
-    return tf.nn.sampled_softmax_loss(
-        weights=output, biases=tf.zeros([output.shape[0]]),
-        labels=context[:, None], inputs=hidden,
-        num_sampled=num_sampled, num_classes=output.shape[0],
-        sampled_values=(sampled, num_sampled * noise_probability(context)[:, None],
-                        num_sampled * noise_probability(sampled)))
+    groups, num_sampled = tf.shape(sampled)[0], sampled.shape[1]
+    pairs = tf.size(context)
+    group_size = (pairs + groups - 1) // groups
+    padding = group_size * groups - pairs
+    context_logits = tf.reduce_sum(hidden * rows(output, context), axis=1) - tf.math.log(
+        num_sampled * noise_probability(context))
+    noise_logits = tf.matmul(  # [G, group_size, S]
+        tf.reshape(tf.pad(hidden, [[0, padding], [0, 0]]), [groups, group_size, -1]),
+        tf.reshape(rows(output, tf.reshape(sampled, [-1])), [groups, num_sampled, -1]),
+        transpose_b=True) - tf.math.log(num_sampled * noise_probability(sampled))[:, None, :]
+    grouped_context = tf.reshape(tf.pad(context, [[0, padding]]), [groups, group_size, 1])
+    noise_logits = tf.where(tf.equal(grouped_context, sampled[:, None, :]),
+                            tf.float32.min, noise_logits)
+    logits = tf.concat([tf.reshape(tf.pad(context_logits, [[0, padding]]),
+                                   [groups, group_size, 1]), noise_logits], axis=2)
+    losses = tf.reduce_logsumexp(logits, axis=2) - logits[:, :, 0]
+    return tf.reshape(losses, [-1])[:pairs]
 
 
 def softmax_losses(hidden, output, context):

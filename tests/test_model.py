@@ -124,6 +124,57 @@ def test_approximate_objectives_update_only_the_rows_they_touch(loss):
     assert {4, 5, 6} <= set(changed_outputs) and len(changed_outputs) <= 3 + 4
 
 
+def sampled_softmax_reference(hidden, output, context, sampled, q):
+    """The sampled softmax written out pair by pair: the cross-entropy of the context word
+    among itself and its group's noise words (groups of ceil(B / G) consecutive pairs),
+    logits h·w - log(S·q), a noise word equal to the context word left out."""
+    groups, num_sampled = sampled.shape
+    group_size = -(-len(context) // groups)
+    losses = []
+    for pair, (h, c) in enumerate(zip(hidden, context)):
+        noise = [w for w in sampled[pair // group_size] if w != c]
+        logits = np.array([h @ output[w] - np.log(num_sampled * q[w]) for w in [c, *noise]])
+        losses.append(np.log(np.exp(logits - logits.max()).sum()) + logits.max() - logits[0])
+    return np.array(losses)
+
+
+@pytest.mark.parametrize("pairs, groups", [(7, 1), (7, 3), (9, 3)])
+def test_sampled_softmax_is_the_cross_entropy_over_each_group_of_pairs_draw(pairs, groups):
+    rng = np.random.default_rng(8)
+    hidden, output = rng.normal(size=(pairs, 8)), rng.normal(size=(10, 8))
+    context = rng.integers(0, 10, size=pairs)
+    sampled = rng.integers(0, 10, size=(groups, 5))
+    sampled[0, 0] = context[0]  # an accidental hit
+    q = noise_reference(COUNTS)
+    losses = objectives.sampled_softmax(
+        tf.constant(hidden, tf.float32), tf.constant(output, tf.float32),
+        tf.constant(context, tf.int64), tf.constant(sampled, tf.int64),
+        lambda ids: tf.gather(tf.constant(q, tf.float32), ids))
+    expected = sampled_softmax_reference(hidden, output, context, sampled, q)
+    np.testing.assert_allclose(losses.numpy(), expected, rtol=1e-4)
+    if groups == 1:  # one draw for all pairs: TensorFlow's own sampled softmax
+        theirs = tf.nn.sampled_softmax_loss(
+            weights=tf.constant(output, tf.float32), biases=tf.zeros([10]),
+            labels=tf.constant(context[:, None], tf.int64),
+            inputs=tf.constant(hidden, tf.float32), num_sampled=5, num_classes=10,
+            sampled_values=(tf.constant(sampled[0], tf.int64),
+                            tf.constant(5 * q[context][:, None], tf.float32),
+                            tf.constant(5 * q[sampled[0]], tf.float32)))
+        np.testing.assert_allclose(losses.numpy(), theirs.numpy(), rtol=1e-4)
+
+
+def test_sampled_softmax_draws_noise_words_for_every_64_pairs():
+    model = make_model("sampled")
+    for pairs, draws in ((1, 1), (64, 1), (65, 2), (4096, 64)):
+        assert objectives.draws(pairs) == draws
+    assert model.noise_words(draws=3).shape == (3, 4)
+    drawn = {}
+    model.noise_words = lambda seed=None, draws=None: drawn.setdefault(
+        "words", tf.zeros([draws, 4], tf.int64))
+    model.pair_losses(tf.range(130) % 10, tf.range(130) % 7)
+    assert drawn["words"].shape == (3, 4)
+
+
 def test_softmax_objective_is_the_exact_cross_entropy():
     model = make_model("softmax")
     rng = np.random.default_rng(4)

@@ -56,6 +56,13 @@ def subword_model(loss="negative", words=("alpha", "alphas", "beta", "betas", "g
                     subwords={"buckets": buckets, "min_n": 2, "max_n": 4})
 
 
+def fixed_draw(words):
+    """A model's noise_words drawing ``words`` every time (for ``sampled``, in every draw)."""
+    words = tf.constant(words, tf.int64)
+    return lambda seed=None, draws=None: words if draws is None else tf.tile(words[None],
+                                                                             [draws, 1])
+
+
 def test_a_word_vector_is_the_mean_of_its_pieces_rows():
     model = subword_model()
     matrix = model.embedding.embeddings.numpy()
@@ -74,7 +81,7 @@ def test_every_piece_of_a_word_gets_the_word_vectors_gradient(loss, fixed_length
     # not by its 1/n share; with fixed_length (multi_worker) padded to max_pieces rows each.
     model = subword_model(loss)
     model.context_softmax.kernel.assign(np.random.default_rng(1).normal(size=(5, 8)))
-    model.noise_words = lambda seed=None: tf.constant([0, 3, 4], tf.int64)
+    model.noise_words = fixed_draw([0, 3, 4])
     model.gradient_rows_per_pair = fixed_length
     centre, context = tf.constant([1, 1, 0, 3], tf.int64), tf.constant([0, 2, 1, 4], tf.int64)
     losses, (embedding_grad, _) = model.losses_and_gradients(centre, context)
@@ -109,7 +116,7 @@ def test_every_piece_of_a_word_gets_the_word_vectors_gradient(loss, fixed_length
 def test_every_objective_trains_with_subwords(loss):
     model = subword_model(loss)
     model.compile(optimizer=RowSGD(0.01))  # (words share most rows: a smaller step)
-    model.noise_words = lambda seed=None: tf.constant([4, 2, 0], tf.int64)  # one fixed draw
+    model.noise_words = fixed_draw([4, 2, 0])
     centre, context = tf.constant([0, 1, 2, 3] * 8), tf.constant([1, 0, 3, 2] * 8)
     first = float(tf.reduce_mean(model.pair_losses(centre, context)))
     for _ in range(30):
