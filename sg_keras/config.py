@@ -58,7 +58,8 @@ class TrainConfig:
     batch_size: int = _setting(None, "Training pairs per step. Default: 4096, or 1024 with "
                                "subwords (--max_n), whose shared n-gram rows learn better "
                                "from smaller summed updates (benchmarks/RESULTS.md).")
-    loss: str = _setting("negative", "Objective: negative, softmax or sampled.")
+    loss: str = _setting("negative", "Objective: negative, softmax, sampled or hs "
+                         "(hierarchical softmax).")
     learning_rate: float = _setting(None, "Initial SGD learning rate (per pair), decays "
                                     "linearly to 1e-4 of it. Default: 0.025 (word2vec.c's), "
                                     "0.02 for --loss=sampled, which diverges at 0.025 on "

@@ -41,7 +41,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from sg_keras import fasttext_format, neighbours, subwords, text, vectors
+from sg_keras import fasttext_format, neighbours, objectives, subwords, text, vectors
 from sg_keras.errors import UsageError
 from sg_keras.io_utils import atomic_directory, first_missing, make_readable, remove_empty_dirs
 from sg_keras.model_dir import ModelDir
@@ -236,12 +236,18 @@ class WordVectorServer(tf.Module):
 class SkipGramServer(WordVectorServer):
     """WordVectorServer plus ``context``: the skip-gram output layer's softmax.
 
-    ``output_kernel`` [V, d] is the output layer (logits = vector @ kernel^T).
+    ``output_kernel`` [V, d] is the output layer (logits = vector @ kernel^T); with
+    ``tree`` (hierarchical softmax: sg_keras.huffman.paths' nodes, codes, splits) its rows
+    are the tree's inner nodes and P(context | word) the product along each word's path.
     """
 
-    def __init__(self, words, embeddings, tokenizer, asset_dir, output_kernel, **options):
+    def __init__(self, words, embeddings, tokenizer, asset_dir, output_kernel, tree=None,
+                 **options):
         super().__init__(words, embeddings, tokenizer, asset_dir, **options)
         self.output_kernel = tf.Variable(output_kernel, trainable=False, name="output_kernel")
+        self.tree = None if tree is None else [
+            tf.Variable(part, trainable=False, name=name)
+            for part, name in zip(tree, ("path_nodes", "path_codes", "path_splits"))]
 
     def signatures(self):
         return {**super().signatures(), "context": self.context}
@@ -254,7 +260,12 @@ class SkipGramServer(WordVectorServer):
         """
         k = _number_of_results(k, self.vocab_size, "the vocabulary size")
         _, hidden, known, answered = self._queries(words)
-        probabilities = tf.nn.softmax(tf.matmul(hidden, self.output_kernel, transpose_b=True))
+        if self.tree is None:
+            probabilities = tf.nn.softmax(tf.matmul(hidden, self.output_kernel,
+                                                    transpose_b=True))
+        else:
+            probabilities = tf.exp(objectives.tree_log_probabilities(
+                hidden, self.output_kernel, *self.tree))
         return self._top(probabilities, k, answered, known, "words", "probabilities")
 
 
@@ -335,10 +346,11 @@ def _check_vectors(words, embeddings, output_kernel):
 
 
 def export(export_dir, words, embeddings, tokenizer="unicode", output_kernel=None,
-           ngram_vectors=None, min_n=0, max_n=0, phrases=None):
+           ngram_vectors=None, min_n=0, max_n=0, phrases=None, tree=None):
     """Writes the serving SavedModel to export_dir/VERSION; returns that path.
 
-    Without ``output_kernel`` (imported vectors) there is no ``context`` signature.
+    Without ``output_kernel`` (imported vectors) there is no ``context`` signature; with
+    ``tree`` (a hierarchical-softmax model's paths) ``context`` answers along the tree.
     With ``ngram_vectors`` [buckets, d] (n-grams of ``min_n`` … ``max_n`` characters),
     unseen words are answered from their n-grams. With ``phrases`` (a PhraseTable) a
     query's words are joined into phrases as in training.
@@ -365,7 +377,7 @@ def export(export_dir, words, embeddings, tokenizer="unicode", output_kernel=Non
                 server = WordVectorServer(words, embeddings, tokenizer, staging, **server_args)
             else:
                 server = SkipGramServer(words, embeddings, tokenizer, staging, output_kernel,
-                                        **server_args)
+                                        tree=tree, **server_args)
             signatures = server.signatures()
             with atomic_directory(path) as partial:
                 tf.saved_model.save(server, partial, signatures=signatures)
@@ -425,6 +437,10 @@ def export_trained(model_dir, export_dir):
     if model.subwords is not None:
         options.update(ngram_vectors=model.ngram_vectors(), min_n=model.subwords["min_n"],
                        max_n=model.subwords["max_n"])
+    if model.loss_name == "hs":
+        layer = model.context_softmax
+        options["tree"] = [weight.numpy() for weight in (layer.nodes, layer.codes,
+                                                         layer.splits)]
     return export(export_dir, trained.vocab.words, model.word_vectors(),
                   trained.settings["tokenizer"], model.output_kernel(), **options)
 

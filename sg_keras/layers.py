@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sg_keras import subwords
+from sg_keras import objectives, subwords
 from sg_keras.variables import (dense_shape, read_in_place, rows, save_in_place,
                                 sum_repeated_rows)
 
@@ -247,3 +247,67 @@ class ContextSoftmax(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package="sg_keras")
+class TreeSoftmax(ContextSoftmax):
+    """The output layer of hierarchical softmax: P(context | word) along a Huffman tree.
+
+    The kernel keeps ContextSoftmax's [V, d] shape, as gensim's ``syn1``: row i < V - 1 is
+    inner node i of the tree (sg_keras.huffman), the last row is unused. The words' paths
+    are the non-trainable weights ``path_nodes``, ``path_codes`` (all words' paths in a
+    row) and ``path_splits`` (word i's are ``[path_splits[i]:path_splits[i + 1]]``).
+    Initialised to zeros, as in word2vec.c: every word starts at P = 2^-(its path length).
+
+    Example:
+
+    >>> from sg_keras import huffman
+    >>> layer = TreeSoftmax(3, path_nodes=5)
+    >>> layer.build((None, 2))
+    >>> layer.assign_paths(*huffman.paths([5, 3, 2]))
+    >>> [round(float(p), 2) for p in layer(tf.ones([1, 2]))[0]]
+    [0.5, 0.25, 0.25]
+    """
+
+    def __init__(self, units, path_nodes, **kwargs):
+        super().__init__(units, **kwargs)
+        self.path_nodes = path_nodes
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.nodes = self.add_weight(name="path_nodes", shape=(self.path_nodes,),
+                                     dtype="int64", initializer="zeros", trainable=False)
+        self.codes = self.add_weight(name="path_codes", shape=(self.path_nodes,),
+                                     initializer="zeros", trainable=False)
+        self.splits = self.add_weight(name="path_splits", shape=(self.units + 1,),
+                                      dtype="int64", initializer="zeros", trainable=False)
+
+    def assign_paths(self, nodes, codes, splits):
+        """Sets the words' paths (sg_keras.huffman.paths)."""
+        self.nodes.assign(nodes)
+        self.codes.assign(codes)
+        self.splits.assign(splits)
+
+    def paths(self, ids):
+        """(nodes, codes, owners) [T] of the paths of ``ids`` [B], concatenated: the inner
+        nodes' rows, their branches, and the position in ``ids`` of each."""
+        splits = self.splits.value
+        ids = tf.cast(ids, tf.int64)
+        ranges = tf.ragged.range(tf.gather(splits, ids), tf.gather(splits, ids + 1))
+        return (tf.gather(self.nodes.value, ranges.flat_values),
+                tf.gather(self.codes.value, ranges.flat_values), ranges.value_rowids())
+
+    def longest_path(self):
+        """The length of the longest path (int64 tensor)."""
+        splits = self.splits.value
+        return tf.reduce_max(splits[1:] - splits[:-1])
+
+    def call(self, hidden):
+        return tf.exp(objectives.tree_log_probabilities(
+            hidden, self.kernel.value, self.nodes.value, self.codes.value, self.splits.value))
+
+    def save_own_variables(self, store):
+        save_in_place([self.kernel, self.nodes, self.codes, self.splits], store)
+
+    def get_config(self):
+        return {**super().get_config(), "path_nodes": self.path_nodes}

@@ -8,17 +8,20 @@ the approximate ones gather only the rows they touch, so their gradients are
 IndexedSlices and SGD updates those rows alone.
 
 With ``subwords`` (fastText's skip-gram) the hidden layer is a SubwordEmbedding: a
-word's vector is the mean of its own row and its character n-grams' rows.
+word's vector is the mean of its own row and its character n-grams' rows. With
+``loss="hs"`` the output layer is a TreeSoftmax: P(context | word) along the Huffman tree
+of the word counts (hierarchical softmax).
 """
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from sg_keras import noise, objectives
+from sg_keras import huffman, noise, objectives
 from sg_keras import optimizers  # noqa: F401  (a compiled model saves its RowSGD)
 from sg_keras import schedules  # noqa: F401  (a compiled model saves its LinearDecay)
-from sg_keras.layers import ContextSoftmax, InPlaceRandomUniform, SubwordEmbedding, WordEmbedding
+from sg_keras.layers import (ContextSoftmax, InPlaceRandomUniform, SubwordEmbedding,
+                             TreeSoftmax, WordEmbedding)
 from sg_keras.variables import read_in_place, shards
 
 
@@ -35,11 +38,14 @@ class SkipGram(keras.Model):
         objectives.PAIRS_PER_DRAW pairs (``sampled``), shared by those pairs.
       seed: seed of the initial vectors and of the noise sampler.
       noise_counts: word counts defining the noise distribution (needed to train
-        with ``negative``/``sampled``; saved with the weights).
+        with ``negative``/``sampled``) and, for ``hs``, the Huffman tree; saved with
+        the weights.
       subwords: None (plain word2vec), or the SubwordEmbedding's shape as a dict
         (``buckets``, ``min_n``, ``max_n``, ``num_pieces``, ``max_pieces``).
       word_pieces: a new model's pieces (sg_keras.subwords.word_pieces, a RaggedTensor
         [V, None]); ``subwords`` is then made from them and ``buckets``, ``min_n``, ``max_n``.
+      path_nodes: for ``hs``, the length of all words' paths together (a loaded model's;
+        a new one's comes from ``noise_counts``).
 
     ``gradient_rows_per_pair`` (not a setting of the model, but of how it is
     trained): the embedding gradient has a length fixed by the batch's, as
@@ -59,7 +65,8 @@ class SkipGram(keras.Model):
     """
 
     def __init__(self, vocab_size, dim, loss="negative", negative=5, num_sampled=64,
-                 seed=None, noise_counts=None, subwords=None, word_pieces=None, **kwargs):
+                 seed=None, noise_counts=None, subwords=None, word_pieces=None,
+                 path_nodes=None, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.dim = dim
@@ -81,7 +88,15 @@ class SkipGram(keras.Model):
             self.embedding = SubwordEmbedding(
                 vocab_size, dim=dim, name="embedding", **subwords,
                 embeddings_initializer=InPlaceRandomUniform(-1 / dim, 1 / dim, seed=seed))
-        self.context_softmax = ContextSoftmax(vocab_size, name="context_softmax")
+        tree = None
+        if loss == "hs" and noise_counts is not None:
+            tree = huffman.paths(noise_counts)
+            path_nodes = len(tree[0])
+        self.path_nodes = path_nodes
+        if loss == "hs":
+            self.context_softmax = TreeSoftmax(vocab_size, path_nodes, name="context_softmax")
+        else:
+            self.context_softmax = ContextSoftmax(vocab_size, name="context_softmax")
         # Cumulative noise distribution, for inverse-CDF sampling.
         self.noise_cdf = self.add_weight(
             name="noise_cdf", shape=(vocab_size,), trainable=False,
@@ -93,6 +108,8 @@ class SkipGram(keras.Model):
         self.build((None,))
         if word_pieces is not None:
             self.embedding.assign_pieces(word_pieces)
+        if tree is not None:
+            self.context_softmax.assign_paths(*tree)
 
     def build(self, input_shape):
         self.embedding.build(input_shape)
@@ -140,6 +157,9 @@ class SkipGram(keras.Model):
         output = self.context_softmax.kernel.value
         if self.loss_name == "softmax":
             return objectives.softmax_losses(hidden, output, context)
+        if self.loss_name == "hs":
+            return objectives.hierarchical_softmax(
+                hidden, output, *self.context_softmax.paths(context))[0]
         return objectives.sampled_softmax(
             hidden, output, context,
             self.noise_words(noise_seed, draws=objectives.draws(tf.size(context))),
@@ -181,6 +201,13 @@ class SkipGram(keras.Model):
             if self.loss_name == "softmax" and len(output_shards) == 1:
                 losses, (hidden_grad, output_grad) = objectives.softmax_cross_entropy(
                     hidden, output, context)
+            elif self.loss_name == "hs" and len(output_shards) == 1:
+                nodes, codes, owners = self.context_softmax.paths(context)
+                losses, (hidden_grad, output_grad) = objectives.hierarchical_softmax(
+                    hidden, output, nodes, codes, owners)
+                if self.gradient_rows_per_pair:  # a length fixed by the batch's
+                    output_grad = _padded(output_grad, tf.size(context, out_type=tf.int64)
+                                          * self.context_softmax.longest_path())
             else:  # (a sharded kernel: its shards' gradients)
                 with tf.GradientTape() as tape:
                     tape.watch(hidden)
@@ -232,4 +259,11 @@ class SkipGram(keras.Model):
         return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim,
                 "loss": self.loss_name, "negative": self.negative,
                 "num_sampled": self.num_sampled, "seed": self.seed,
-                "subwords": self.subwords}
+                "subwords": self.subwords, "path_nodes": self.path_nodes}
+
+
+def _padded(slices, length):
+    """IndexedSlices of ``length`` rows: ``slices`` then rows of zeros for row 0."""
+    padding = length - tf.shape(slices.indices, out_type=length.dtype)[0]
+    return tf.IndexedSlices(tf.pad(slices.values, [[0, padding], [0, 0]]),
+                            tf.pad(slices.indices, [[0, padding]]), slices.dense_shape)

@@ -13,7 +13,9 @@ as IndexedSlices where rows are touched:
 * :func:`negative_sampling`: k = ``negative`` noise words per pair from the noise
   distribution: -log σ(h·w_c) - k·E_noise[log σ(-h·w_n)];
 * :func:`sampled_softmax`: sampled softmax (Jean et al. 2015), the softmax over the
-  context word and ``num_sampled`` noise words.
+  context word and ``num_sampled`` noise words;
+* :func:`hierarchical_softmax`: word2vec's hierarchical softmax, a sigmoid per inner node
+  of the Huffman tree (sg_keras.huffman) on the context word's path.
 
 The approximate objectives share draws of noise words between pairs, so the noise term
 is a matrix product: ``negative`` one draw for the batch (each pair's noise term weighted
@@ -27,9 +29,10 @@ import tensorflow as tf
 
 from sg_keras.variables import dense_shape, rows
 
-LOSSES = ("negative", "softmax", "sampled")
-SPARSE_LOSSES = ("negative", "sampled")  # their train step is many small ops
+LOSSES = ("negative", "softmax", "sampled", "hs")
+SPARSE_LOSSES = ("negative", "sampled", "hs")  # their train step is many small ops
 PAIRS_PER_DRAW = 64  # sampled: pairs sharing a draw of noise words (see sampled_softmax)
+NODE_PAIRS = 64  # hs: the most pairs' worth of step an inner node takes in one batch
 
 
 def draws(pairs):
@@ -94,6 +97,53 @@ def sampled_softmax(hidden, output, context, sampled, noise_probability):
                                    [groups, group_size, 1]), noise_logits], axis=2)
     losses = tf.reduce_logsumexp(logits, axis=2) - logits[:, :, 0]
     return tf.reshape(losses, [-1])[:pairs]
+
+
+def hierarchical_softmax(hidden, output, nodes, codes, owners):
+    """Per-pair losses [B] and gradients (hidden [B, d], output) of hierarchical softmax.
+
+    ``nodes``, ``codes`` [T]: the output rows of the inner nodes on the paths of the pairs'
+    context words and the branch taken at each (sg_keras.huffman), ``owners`` [T] the pair
+    of each, in increasing order. A pair's loss is the sum along its path of the sigmoid
+    cross-entropy of h·v with label 1 - code (word2vec.c's); the gradients are word2vec.c's
+    updates written out, with g = σ(h·v) - label per node: the hidden row moves along
+    g·v, the node's row along the sum of g·h over its pairs (IndexedSlices, one row per
+    distinct node).
+
+    A node on the paths of more than NODE_PAIRS of the batch's pairs (the root is on all
+    of them) gets the sum of its pairs' steps scaled down to NODE_PAIRS pairs' worth, as
+    for differentiation with a GradientTape (``capped_node_rows``): word2vec.c updates the
+    root once per pair, each step seeing the last, where a batch's summed step on it
+    would be B pairs' at once (with B = 4096 training diverged within 64 steps).
+    """
+    distinct, position, uses = tf.unique_with_counts(nodes)
+    scale = tf.minimum(1.0, NODE_PAIRS / tf.cast(uses, tf.float32))  # per distinct node
+    node_rows = capped_node_rows(rows(output, nodes), tf.gather(scale, position))
+    owner_hidden = tf.gather(hidden, owners)
+    logits = tf.reduce_sum(owner_hidden * node_rows, axis=1)
+    labels = 1.0 - codes
+    losses = tf.math.segment_sum(
+        tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits), owners)
+    node_grad = tf.sigmoid(logits) - labels
+    output_grad = scale[:, None] * tf.math.unsorted_segment_sum(
+        node_grad[:, None] * owner_hidden, position, tf.size(distinct))
+    return losses, (tf.math.segment_sum(node_grad[:, None] * node_rows, owners),
+                    tf.IndexedSlices(output_grad, distinct, dense_shape(output)))
+
+
+@tf.custom_gradient
+def capped_node_rows(node_rows, scale):
+    """``node_rows`` [T, d] unchanged; their gradient scaled by ``scale`` [T]."""
+    return tf.identity(node_rows), lambda grad: (grad * scale[:, None], None)
+
+
+def tree_log_probabilities(hidden, output, nodes, codes, splits):
+    """log P(word | centre) [N, V] of every word under hierarchical softmax: the sum along
+    its path (``nodes[splits[i]:splits[i + 1]]``, branches ``codes``) of log σ(±h·v)."""
+    node_logits = tf.gather(tf.matmul(hidden, output, transpose_b=True), nodes, axis=1)
+    node_log_probabilities = tf.math.log_sigmoid((1.0 - 2.0 * codes) * node_logits)
+    words = tf.ragged.row_splits_to_segment_ids(splits)
+    return tf.transpose(tf.math.segment_sum(tf.transpose(node_log_probabilities), words))
 
 
 def softmax_losses(hidden, output, context):

@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from sg_keras import (corpus, objectives, pairs, phrases, process, strategies, subwords,
+from sg_keras import (corpus, huffman, objectives, pairs, phrases, process, strategies, subwords,
                       warm_start)
 from sg_keras import backup as backup_lib
 from sg_keras.callbacks import (EmbeddingProjector, LatestWeights, NearestNeighbourSummary,
@@ -258,6 +258,8 @@ def _train(config, strategy, model_dir, evaluations, extra_callbacks):
                                                                          start))
     model_dir.check_vocabulary(vocab)
     check_run_memory(config, len(vocab))
+    if config.loss == "hs":  # a vocabulary with no tree fails before anything is written
+        huffman.paths(vocab.counts)
     probe_ids = probe_word_ids(vocab, config.probe_words, config.tokenizer,
                                phrase_table)  # before writing
     expected_pairs = _write_run(config, model_dir, vocab, counts, phrase_table)

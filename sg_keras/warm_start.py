@@ -64,6 +64,10 @@ class Start:
         if os.path.abspath(config.model_dir) == os.path.abspath(self.path):
             raise UsageError("--model_dir must differ from --init_from: the run it continues "
                              "is kept as it is")
+        if self.settings.get("loss") == "hs":
+            raise UsageError(f"--init_from: {self.path} was trained with --loss=hs, whose "
+                             "Huffman tree is built from the word counts that continuing "
+                             "changes; continue negative, sampled or softmax models")
         for name in FIXED_SETTINGS:
             old, new = self.settings.get(name), getattr(config, name)
             if old != new:

@@ -122,6 +122,13 @@ def corpora(tmp_path):
     (tmp_path / "twice.tsv").write_text("cat0\t12\ncat1\t5\ncat0\t2\n", encoding="utf-8")
     (tmp_path / "empty.tsv").write_text("", encoding="utf-8")
     (tmp_path / "unseen.tsv").write_text("zebra\t50\nyak\t30\n", encoding="utf-8")
+    fibonacci = [1, 1]  # counts whose Huffman tree is a chain: 44 levels for 45 words
+    while len(fibonacci) < 45:
+        fibonacci.append(fibonacci[-1] + fibonacci[-2])
+    (tmp_path / "deep.tsv").write_text("".join(
+        f"w{i}\t{count}\n" for i, count in enumerate(fibonacci[::-1])), encoding="utf-8")
+    (tmp_path / "deep.txt").write_text((" ".join(f"w{i}" for i in range(45)) + " ") * 3 + "\n",
+                                       encoding="utf-8")
     return tmp_path
 
 
@@ -150,6 +157,8 @@ def corpora(tmp_path):
     (["--corpus=good.txt", "--vocab=binary.bin"], "binary.bin is not UTF-8 text"),
     (["--corpus=good.txt", "--vocab=twice.tsv", "--min_count=100"], "'cat0' is also on line 1"),
     (["--corpus=good.txt", "--vocab=unseen.tsv"], "none of the 2 words of unseen.tsv occurs in"),
+    (["--corpus=deep.txt", "--vocab=deep.tsv", "--min_count=1", "--loss=hs", "--verbosity=-1"],
+     "tree of these counts is 44 levels deep, more than word2vec.c's 40"),
 ])
 def test_bad_input_is_one_line_exit_2_and_leaves_nothing(corpora, flags, message):
     result = sg_keras("train", "--model_dir=model", *flags, cwd=corpora)

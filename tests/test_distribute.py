@@ -264,6 +264,16 @@ def test_subwords_train_under_multi_worker(one_task_cluster, planted, tmp_path):
     assert topic_purity(model, vocab, topics) >= 0.95
 
 
+def test_hierarchical_softmax_trains_under_multi_worker(one_task_cluster, planted, tmp_path):
+    # The inner nodes' gradient has a length of its own per batch: padded to the batch's
+    # pairs times the longest path, as all-gathering needs one length on every worker.
+    corpus, topics = planted
+    model, vocab, _ = training.train(config_for(corpus, tmp_path / "m", epochs=2, loss="hs",
+                                                strategy="multi_worker"))
+    assert model.gradient_rows_per_pair and model.loss_name == "hs"
+    assert topic_purity(model, vocab, topics) >= 0.95
+
+
 def test_the_cluster_loop_stops_early(one_task_cluster, planted, tmp_path):
     corpus, _ = planted
     stop = keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)
@@ -509,6 +519,14 @@ def test_parameter_server_cluster_shards_the_embedding(local_cluster):
             in cluster.log("chief0"))
     for name in ("ps0", "ps1", "worker0", "worker1"):  # they serve until stopped
         assert cluster.processes[name].poll() is None, cluster.tail(name)
+
+
+def test_parameter_server_cluster_trains_hierarchical_softmax(local_cluster):
+    cluster = start_parameter_server_cluster(local_cluster, "--loss=hs")
+    cluster.wait_for("chief0", "Epoch 1/3")
+    cluster.finish("chief0")
+    check_trained(cluster.model_dir, local_cluster.topics)
+    assert ModelDir(cluster.model_dir).load().model.loss_name == "hs"
 
 
 def test_parameter_server_training_survives_a_killed_worker(local_cluster):

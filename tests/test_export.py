@@ -325,6 +325,24 @@ def test_context_is_the_output_layer_softmax(served, trained):
     np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1, rtol=1e-5)
 
 
+def test_context_of_a_hierarchical_softmax_model_is_the_trees_probabilities(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    planted_corpus(corpus)
+    training.train(config_for(corpus, tmp_path / "model", loss="hs", epochs=2))
+    model, vocab = (lambda t: (t.model, t.vocab))(ModelDir(tmp_path / "model").load())
+    result = sg_keras("export", f"--model_dir={tmp_path / 'model'}",
+                      f"--export_dir={tmp_path / 'served'}")
+    assert result.returncode == 0, result.stderr
+    served = tf.saved_model.load(str(tmp_path / "served" / "1"))
+    out = call(served, "context", words=["cat0", "sea3"], k=len(vocab))
+    expected = model(tf.constant([vocab.index()["cat0"], vocab.index()["sea3"]])).numpy()
+    for found, probabilities, row in zip(texts(out["words"]), out["probabilities"], expected):
+        np.testing.assert_allclose(probabilities, row[[vocab.index()[w] for w in found]],
+                                   rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1, rtol=1e-5)
+    assert len(TOPICS["cat0"] & set(texts(out["words"])[0][:8])) >= 5  # words of its topic
+
+
 def test_analogy_is_3cosadd_excluding_a_b_c(served, trained):
     _, words, matrix, _ = trained
     unit = unit_rows(matrix)

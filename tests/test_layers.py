@@ -213,7 +213,7 @@ def test_the_model_round_trips_through_its_config():
     np.testing.assert_array_equal(clone(ids), model(ids))
 
 
-@pytest.mark.parametrize("loss", ["sampled", "negative", "softmax"])
+@pytest.mark.parametrize("loss", ["sampled", "negative", "softmax", "hs"])
 def test_the_model_round_trips_through_a_keras_file(tmp_path, loss):
     model = skip_gram(loss)
     model.compile(optimizer=keras.optimizers.SGD(LinearDecay(0.025, 100)))

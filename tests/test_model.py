@@ -249,3 +249,63 @@ def test_hand_derived_negative_sampling_gradients_match_autodiff(centre, context
     for ours, theirs in zip(gradients, tape.gradient(total, variables)):
         np.testing.assert_allclose(tf.convert_to_tensor(ours).numpy(),
                                    tf.convert_to_tensor(theirs).numpy(), rtol=1e-4, atol=1e-6)
+
+
+def hs_model(rng, scale=1.0):
+    model = make_model("hs")
+    model.embedding.embeddings.assign(scale * rng.normal(size=(10, 8)))
+    model.context_softmax.kernel.assign(scale * rng.normal(size=(10, 8)))
+    return model
+
+
+def test_hierarchical_softmax_losses_are_minus_the_log_of_the_trees_probabilities():
+    model = hs_model(np.random.default_rng(9))
+    centre, context = tf.constant([0, 3, 3, 9]), tf.constant([1, 0, 9, 9])
+    probabilities = model(centre).numpy()  # along the tree: a distribution over the words
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_allclose(model.pair_losses(centre, context).numpy(),
+                               -np.log(probabilities[np.arange(4), context.numpy()]),
+                               rtol=1e-4)
+
+
+@pytest.mark.parametrize("node_pairs", [64, 2])  # 2: the top nodes' steps are capped
+@pytest.mark.parametrize("scale", [1.0, 8.0])
+def test_hand_derived_hierarchical_softmax_gradients_match_autodiff(monkeypatch, node_pairs,
+                                                                     scale):
+    monkeypatch.setattr(objectives, "NODE_PAIRS", node_pairs)
+    model = hs_model(np.random.default_rng(10), scale)
+    centre = tf.constant([2, 2, 7, 0, 9, 4], tf.int64)
+    context = tf.constant([1, 3, 3, 0, 8, 1], tf.int64)
+    losses, gradients = model.losses_and_gradients(centre, context)
+    variables = [model.embedding.embeddings, model.context_softmax.kernel]
+    with tf.GradientTape() as tape:  # -log P(context | centre) along the tree, from scratch
+        hidden = tf.gather(variables[0].value, centre)
+        nodes, codes, owners = model.context_softmax.paths(context)
+        node_rows = tf.gather(variables[1].value, nodes)
+        if node_pairs < 64:  # the capped step: each node's gradient scaled as documented
+            _, position, uses = tf.unique_with_counts(nodes)
+            node_rows = objectives.capped_node_rows(node_rows, tf.gather(
+                tf.minimum(1.0, node_pairs / tf.cast(uses, tf.float32)), position))
+        logits = tf.reduce_sum(tf.gather(hidden, owners) * node_rows, axis=1)
+        expected = -tf.math.segment_sum(tf.math.log_sigmoid((1 - 2 * codes) * logits), owners)
+        total = tf.reduce_sum(expected)
+    np.testing.assert_allclose(losses.numpy(), expected.numpy(), rtol=1e-4)
+    theirs = tape.gradient(total, variables)
+    for ours, reference in zip(gradients, theirs):
+        np.testing.assert_allclose(tf.convert_to_tensor(ours).numpy(),
+                                   tf.convert_to_tensor(reference).numpy(), rtol=1e-4, atol=1e-6)
+    # The GradientTape path (sharded kernels) takes the same capped step.
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(model.hidden_losses(tf.gather(variables[0].value, centre), context))
+    np.testing.assert_allclose(tf.convert_to_tensor(tape.gradient(total, variables[1])).numpy(),
+                               tf.convert_to_tensor(theirs[1]).numpy(), rtol=1e-4, atol=1e-6)
+    if node_pairs < 64:  # the root is on all six paths: its step is 2 pairs' worth of 6
+        with tf.GradientTape() as tape:
+            node_rows = tf.gather(variables[1].value, nodes)
+            logits = tf.reduce_sum(tf.gather(tf.gather(variables[0].value, centre), owners)
+                                   * node_rows, axis=1)
+            total = -tf.reduce_sum(tf.math.log_sigmoid((1 - 2 * codes) * logits))
+        root = model.vocab_size - 2
+        plain = tf.convert_to_tensor(tape.gradient(total, variables[1])).numpy()[root]
+        np.testing.assert_allclose(tf.convert_to_tensor(gradients[1]).numpy()[root],
+                                   plain * 2 / 6, rtol=1e-4, atol=1e-6)

@@ -100,7 +100,7 @@ def test_every_piece_of_a_word_gets_the_word_vectors_gradient(loss, fixed_length
             expected = model.hidden_losses(hidden, context)
         total = tf.reduce_sum(expected)
     np.testing.assert_allclose(losses.numpy(), expected.numpy(), rtol=1e-5)
-    hidden_grad = tape.gradient(total, hidden).numpy()
+    hidden_grad = tf.convert_to_tensor(tape.gradient(total, hidden)).numpy()  # (hs: sparse)
     pieces = model.embedding.word_pieces().to_list()
     dense = np.zeros(model.embedding.embeddings.shape)
     for word, gradient in zip(centre.numpy(), hidden_grad):

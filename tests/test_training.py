@@ -18,7 +18,7 @@ from sg_keras.optimizers import RowSGD
 from sg_keras.schedules import LinearDecay
 
 
-@pytest.mark.parametrize("loss", ["negative", "sampled", "softmax"])
+@pytest.mark.parametrize("loss", ["negative", "sampled", "softmax", "hs"])
 def test_planted_structure_is_learned(planted, tmp_path, loss):
     corpus, topics = planted
     model, vocab, history = training.train(config_for(corpus, tmp_path / "m", loss=loss))

@@ -121,6 +121,16 @@ def test_a_conflicting_or_missing_start_is_refused_before_anything_is_written(
     assert not (continued / "refused").exists()
 
 
+def test_a_hierarchical_softmax_model_is_not_continued(continued, tmp_path):
+    # Its tree is made from the counts, which continuing changes: refused, not retrained.
+    training.train(config_for(continued / "a.txt", tmp_path / "H", loss="hs", epochs=1,
+                              tokenizer="whitespace"))
+    result = sg_keras("train", "--corpus=b.txt", f"--model_dir={tmp_path / 'refused'}",
+                      f"--init_from={tmp_path / 'H'}", cwd=continued)
+    assert_usage_error(result, "was trained with --loss=hs")
+    assert not (tmp_path / "refused").exists()
+
+
 def test_the_continued_run_is_kept_as_it_is(continued):
     with pytest.raises(UsageError, match="--model_dir must differ from --init_from"):
         training.train(config_for(continued / "b.txt", continued / "A", tokenizer="whitespace",
