@@ -339,3 +339,20 @@ def test_queries_benchmark_times_both_on_the_same_vectors_and_checks_their_answe
         low = (ours_p50 - 0.005) / (gensim_p50 + 0.005)
         high = (ours_p50 + 0.005) / (gensim_p50 - 0.005)
         assert low - 0.005 <= float(cells[6].rstrip("×")) <= high + 0.005
+
+
+def test_continued_benchmark_runs_both_systems_three_ways_and_reports_each(tiny):
+    results = tiny / "RESULTS.md"
+    stdout = run_module("benchmarks.continued", f"--corpus={tiny / 'corpus.txt'}", "--epochs=1",
+                        "--dim=8", "--min_count=1", f"--analogies={tiny / 'questions.txt'}",
+                        f"--similarity={tiny / 'pairs.txt'}", f"--results={results}",
+                        "--continue_flags=--learning_rate=0.01")
+    printed = re.findall(r"^running (.+?): .*\n  ([\d.]+)s, ([\d,]+) MiB, analogy ([\d.]+)% "
+                         r"\((\d+) questions\)$", stdout, re.MULTILINE)
+    rows = table_rows(results.read_text())
+    assert [name for name, *_ in printed] == [
+        "A", "B continuing A", "A+B from scratch", "gensim A",
+        "gensim A, then B continuing it", "gensim A+B from scratch"]
+    for name, wall, rss, accuracy, seen in printed:
+        assert rows[name][:4] == [wall, rss, f"{accuracy}%", seen]
+    assert "the continued run's extra flags: `--learning_rate=0.01`" in results.read_text()
