@@ -14,7 +14,8 @@ import sg_keras
 # The modules whose docstrings carry examples beyond the public names.
 EXAMPLE_MODULES = ["sg_keras.io_utils", "sg_keras.text", "sg_keras.corpus", "sg_keras.vocab",
                    "sg_keras.phrases",
-                   "sg_keras.pairs", "sg_keras.noise", "sg_keras.subwords", "sg_keras.layers",
+                   "sg_keras.pairs", "sg_keras.noise", "sg_keras.huffman", "sg_keras.subwords",
+                   "sg_keras.layers",
                    "sg_keras.optimizers", "sg_keras.schedules",
                    "sg_keras.model", "sg_keras.config", "sg_keras.cluster", "sg_keras.strategies",
                    "sg_keras.training", "sg_keras.model_dir", "sg_keras.neighbours",
