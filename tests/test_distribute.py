@@ -506,27 +506,21 @@ def start_parameter_server_cluster(local_cluster, *flags):
 
 
 def test_parameter_server_cluster_shards_the_embedding(local_cluster):
-    # With subwords: the 36 word rows and the 1,000 n-gram buckets' rows, one matrix.
+    # With subwords: the 36 word rows and the 1,000 n-gram buckets' rows, one matrix; and
+    # hierarchical softmax, whose inner nodes' rows are sharded like the output layer's.
     cluster = start_parameter_server_cluster(local_cluster, "--min_n=2", "--max_n=4",
-                                             "--buckets=1000")
+                                             "--buckets=1000", "--loss=hs")
     cluster.wait_for("chief0", "Epoch 1/3")
     cluster.check_isolation()
     cluster.finish("chief0")
     check_trained(cluster.model_dir, local_cluster.topics)
-    assert ModelDir(cluster.model_dir).load().model.subwords["buckets"] == 1000
+    model = ModelDir(cluster.model_dir).load().model
+    assert model.subwords["buckets"] == 1000 and model.loss_name == "hs"
     assert ("the embedding is split in 2 shards: (518, 16) on /job:ps/replica:0/task:0/"
             "device:CPU:0, (518, 16) on /job:ps/replica:0/task:1/device:CPU:0"
             in cluster.log("chief0"))
     for name in ("ps0", "ps1", "worker0", "worker1"):  # they serve until stopped
         assert cluster.processes[name].poll() is None, cluster.tail(name)
-
-
-def test_parameter_server_cluster_trains_hierarchical_softmax(local_cluster):
-    cluster = start_parameter_server_cluster(local_cluster, "--loss=hs")
-    cluster.wait_for("chief0", "Epoch 1/3")
-    cluster.finish("chief0")
-    check_trained(cluster.model_dir, local_cluster.topics)
-    assert ModelDir(cluster.model_dir).load().model.loss_name == "hs"
 
 
 def test_parameter_server_training_survives_a_killed_worker(local_cluster):
