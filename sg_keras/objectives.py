@@ -3,10 +3,10 @@
 Each takes the centre words' vectors (the hidden layer's rows ``hidden`` [B, d], or
 for ``negative`` the function ``input_rows`` that gathers them: sg_keras.layers'
 ``rows``) and the output layer's kernel ``output`` [V, d] (a variable, sharded or
-not) and a batch of (centre, context) id pairs, and returns each pair's loss [B];
-the two with hand-derived gradients also return those: the hidden rows' gradient
-(which the hidden layer turns into its matrix's update) and the output kernel's,
-as IndexedSlices where rows are touched:
+not) and a batch of (centre, context) id pairs (for ``hs``, the context words' paths),
+and returns each pair's loss [B]; those with hand-derived gradients also return them: the
+hidden rows' gradient (which the hidden layer turns into its matrix's update) and the output
+kernel's, as IndexedSlices where rows are touched:
 
 * :func:`softmax_cross_entropy`: the exact model, the tutorial's full softmax
   (cost grows with V);
@@ -20,8 +20,8 @@ as IndexedSlices where rows are touched:
 The approximate objectives share draws of noise words between pairs, so the noise term
 is a matrix product: ``negative`` one draw for the batch (each pair's noise term weighted
 k/num_sampled, an unbiased estimate of word2vec.c's k independent draws per pair),
-``sampled`` one draw per PAIRS_PER_DRAW pairs. As in word2vec.c the learning rate applies per training pair:
-a batch's gradient is the sum, not the mean, of its pairs' gradients.
+``sampled`` one draw per PAIRS_PER_DRAW pairs. As in word2vec.c the learning rate applies
+per training pair: a batch's gradient is the sum, not the mean, of its pairs' gradients.
 """
 
 import numpy as np
