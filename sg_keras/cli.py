@@ -290,6 +290,9 @@ def main(argv):
         return 2
     except KeyboardInterrupt:
         return _interrupted(command, Interrupted.received or signal.SIGINT)
+    finally:  # once the command is over, a signal ends the process as by default: raised
+        for signum in (signal.SIGINT, signal.SIGTERM):  # in an exit-time weakref callback,
+            signal.signal(signum, signal.SIG_DFL)       # Interrupted would only print there
 
 
 def _interrupted(command, signum):

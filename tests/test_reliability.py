@@ -164,7 +164,7 @@ def test_an_interrupted_run_says_how_to_resume_in_one_line(uninterrupted, signum
     deadline = time.monotonic() + 120
     while not (root / model_dir / "config.json").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    time.sleep(1.0)
+    time.sleep(0.3)  # into building or training the model (a whole run takes a few seconds)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == status, stderr
