@@ -45,7 +45,9 @@ class SkipGram(keras.Model):
       word_pieces: a new model's pieces (sg_keras.subwords.word_pieces, a RaggedTensor
         [V, None]); ``subwords`` is then made from them and ``buckets``, ``min_n``, ``max_n``.
       path_nodes: for ``hs``, the length of all words' paths together (a loaded model's;
-        a new one's comes from ``noise_counts``).
+        a new one's comes from its tree).
+      tree: for a new ``hs`` model, its words' paths (sg_keras.huffman.paths of
+        ``noise_counts``), when already made; else they are made from ``noise_counts``.
 
     ``gradient_rows_per_pair`` (not a setting of the model, but of how it is
     trained): the embedding gradient has a length fixed by the batch's, as
@@ -66,7 +68,7 @@ class SkipGram(keras.Model):
 
     def __init__(self, vocab_size, dim, loss="negative", negative=5, num_sampled=64,
                  seed=None, noise_counts=None, subwords=None, word_pieces=None,
-                 path_nodes=None, **kwargs):
+                 path_nodes=None, tree=None, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.dim = dim
@@ -88,9 +90,9 @@ class SkipGram(keras.Model):
             self.embedding = SubwordEmbedding(
                 vocab_size, dim=dim, name="embedding", **subwords,
                 embeddings_initializer=InPlaceRandomUniform(-1 / dim, 1 / dim, seed=seed))
-        tree = None
-        if loss == "hs" and noise_counts is not None:
+        if loss == "hs" and tree is None and noise_counts is not None:
             tree = huffman.paths(noise_counts)
+        if tree is not None:
             path_nodes = len(tree[0])
         self.path_nodes = path_nodes
         if loss == "hs":

@@ -182,10 +182,17 @@ def load_start(config):
     return start, start.phrases
 
 
-def build_model(config, vocab, start=None):
+def hs_tree(config, vocab):
+    """The vocabulary's Huffman paths (huffman.paths) for ``--loss=hs``, else None. Made
+    before anything is written, so that counts with no tree fail with nothing left."""
+    return huffman.paths(vocab.counts) if config.loss == "hs" else None
+
+
+def build_model(config, vocab, start=None, tree=None):
     """The untrained SkipGram of a config and vocabulary (with its words' n-grams when
-    the config has subwords); continuing ``start``, with its rows copied in."""
-    options = {}
+    the config has subwords, and for ``hs`` the paths ``tree`` of hs_tree); continuing
+    ``start``, with its rows copied in."""
+    options = {"tree": tree} if tree is not None else {}
     if config.subwords:
         options["subwords"] = {"buckets": config.buckets, "min_n": config.min_n,
                                "max_n": config.max_n}
@@ -258,8 +265,7 @@ def _train(config, strategy, model_dir, evaluations, extra_callbacks):
                                                                          start))
     model_dir.check_vocabulary(vocab)
     check_run_memory(config, len(vocab))
-    if config.loss == "hs":  # a vocabulary with no tree fails before anything is written
-        huffman.paths(vocab.counts)
+    tree = hs_tree(config, vocab)
     probe_ids = probe_word_ids(vocab, config.probe_words, config.tokenizer,
                                phrase_table)  # before writing
     expected_pairs = _write_run(config, model_dir, vocab, counts, phrase_table)
@@ -267,7 +273,7 @@ def _train(config, strategy, model_dir, evaluations, extra_callbacks):
         expected_pairs, config.batch_size, config.steps_per_execution,
         strategy.whole_executions), config.batch_size, config.backup_interval)
     with strategy.scope():
-        model = build_model(config, vocab, start)
+        model = build_model(config, vocab, start, tree)
         model.compile(optimizer=RowSGD(LinearDecay(
             config.learning_rate, schedule.steps_per_epoch * schedule.epochs)),
             steps_per_execution=schedule.steps_per_execution)
@@ -301,8 +307,9 @@ def write_untrained(config):
         vocab, counts = prepare_vocabulary(config, phrase_table, start)
         model_dir.check_vocabulary(vocab)
         check_run_memory(config, len(vocab))
+        tree = hs_tree(config, vocab)
         _write_run(config, model_dir, vocab, counts, phrase_table)
-        model_dir.save_model(build_model(config, vocab, start), vocab)
+        model_dir.save_model(build_model(config, vocab, start, tree), vocab)
     return vocab
 
 

@@ -269,3 +269,18 @@ def test_op_threads_stay_once_the_runtime_has_started():
     threads, log = _intra_op_threads_after("tf.constant(1) + 1; "
                                            "process.limit_op_threads(True)")
     assert threads == 0 and "runtime has started" in log
+
+
+@pytest.mark.parametrize("write", [training.train, training.write_untrained])
+def test_counts_with_no_hs_tree_fail_before_anything_is_written(tmp_path, write):
+    fibonacci = [1, 1]  # counts whose Huffman tree is a chain: 44 levels for 45 words
+    while len(fibonacci) < 45:
+        fibonacci.append(fibonacci[-1] + fibonacci[-2])
+    (tmp_path / "deep.tsv").write_text("".join(
+        f"w{i}\t{count}\n" for i, count in enumerate(fibonacci[::-1])), encoding="utf-8")
+    (tmp_path / "deep.txt").write_text(" ".join(f"w{i}" for i in range(45)) + "\n")
+    config = config_for(tmp_path / "deep.txt", tmp_path / "m", loss="hs", min_count=1,
+                        vocab=str(tmp_path / "deep.tsv"))
+    with pytest.raises(UsageError, match="44 levels deep"):
+        write(config)
+    assert not (tmp_path / "m").exists() or not os.listdir(tmp_path / "m")
