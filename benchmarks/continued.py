@@ -20,7 +20,8 @@ import tempfile
 
 from absl import app, flags
 
-from benchmarks.run import REPO, machine, measure, plain_text, quality
+from benchmarks.run import (REPO, append_section, machine, measure, plain_text, quality,
+                            training_settings)
 
 # --corpus, --epochs, --dim, --window, --negative, --sample, --min_count, --analogies,
 # --similarity, --results, --label, --systems (here sg_keras and gensim; others are not
@@ -43,16 +44,15 @@ def split_halves(corpus, workdir):
 
 def train_command(corpus, model_dir, *extra):
     return [sys.executable, "-m", "sg_keras.cli", "train", f"--corpus={corpus}",
-            f"--model_dir={model_dir}", f"--epochs={FLAGS.epochs}", f"--dim={FLAGS.dim}",
-            f"--window={FLAGS.window}", f"--negative={FLAGS.negative}",
-            f"--sample={FLAGS.sample!r}", f"--min_count={FLAGS.min_count}",
+            f"--model_dir={model_dir}",
+            *[f"--{name}={value}" for name, value in training_settings().items()],
             "--tokenizer=whitespace", "--verbosity=-1", *extra]
 
 
 def gensim_command(corpus, out, more=None):
     return [sys.executable, os.path.join(REPO, "benchmarks", "gensim_word2vec.py"), corpus, out,
-            *map(str, (FLAGS.dim, FLAGS.window, FLAGS.negative, FLAGS.sample, FLAGS.min_count,
-                       FLAGS.epochs, FLAGS.workers)), *([more] if more else [])]
+            *map(str, training_settings().values()), str(FLAGS.workers),
+            *([more] if more else [])]
 
 
 def main(argv):
@@ -119,10 +119,7 @@ def main(argv):
         lines.append(f"| {name} | {wall:.1f} | {rss:,.0f} | {analogy['accuracy']:.2%} | "
                      f"{analogy['seen']:,} | "
                      + " | ".join(f"{rho:.3f}" for rho, _ in spearman) + " |")
-    section = "\n".join(lines) + "\n"
-    print(section)
-    with open(FLAGS.results, "a", encoding="utf-8") as f:
-        f.write(section)
+    append_section("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import tempfile
 
 from absl import app, flags
 
-from benchmarks.run import REPO, machine, measure, median_run
+from benchmarks.run import REPO, append_section, machine, measure, median_run
 from sg_keras.phrases import PhraseTable
 
 # --corpus, --min_count, --repeats, --results and --label are benchmarks.run's flags.
@@ -64,10 +64,7 @@ def main(argv):
                 runs.setdefault(name, []).append((0, wall, rss))
                 print(f"  {wall:.1f}s, {rss:,.0f} MiB", flush=True)
         ours, theirs = read_sets({name: path for name, (_, path) in systems.items()})
-    section = report(runs, ours, theirs)
-    print(section)
-    with open(FLAGS.results, "a", encoding="utf-8") as f:
-        f.write(section)
+    append_section(report(runs, ours, theirs))
 
 
 def report(runs, ours, theirs):

@@ -24,7 +24,7 @@ import numpy as np
 from absl import app, flags
 from gensim.models import KeyedVectors
 
-from benchmarks.run import machine
+from benchmarks.run import append_section, machine
 from sg_keras.word_vectors import WordVectors
 
 # --results and --label are benchmarks.run's flags.
@@ -106,9 +106,7 @@ def main(argv):
         "p50 vs gensim | same words |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         *table]) + "\n"
-    print(section)
-    with open(FLAGS.results, "a", encoding="utf-8") as f:
-        f.write(section)
+    append_section(section)
 
 
 if __name__ == "__main__":

@@ -103,11 +103,23 @@ def plain_text(corpus, workdir):
     return path
 
 
+def training_settings():
+    """The settings every system trains with, in the order the peers' scripts take them."""
+    return dict(dim=FLAGS.dim, window=FLAGS.window, negative=FLAGS.negative,
+                sample=FLAGS.sample, min_count=FLAGS.min_count, epochs=FLAGS.epochs)
+
+
+def append_section(section):
+    """Prints a Markdown section and appends it to --results."""
+    print(section)
+    with open(FLAGS.results, "a", encoding="utf-8") as f:
+        f.write(section)
+
+
 def commands(workdir):
     """(name, command, environment, vectors file, raw words trained: corpus words x epochs)
     per system."""
-    settings = dict(dim=FLAGS.dim, window=FLAGS.window, negative=FLAGS.negative,
-                    sample=FLAGS.sample, min_count=FLAGS.min_count, epochs=FLAGS.epochs)
+    settings = training_settings()
     subword_flags = ([f"--min_n={FLAGS.min_n}", f"--max_n={FLAGS.max_n}",
                       f"--buckets={FLAGS.buckets}"] if FLAGS.max_n else [])
     python = sys.executable
@@ -222,10 +234,7 @@ def main(argv):
                 runs.setdefault(name, []).append((words, wall, rss, analogy, spearman))
                 print(f"  {wall:.1f}s, {words / wall:,.0f} words/s, {rss:,.0f} MiB, "
                       f"analogy {100 * analogy['accuracy']:.2f}%", flush=True)
-    section = report(runs, baseline)
-    print(section)
-    with open(FLAGS.results, "a", encoding="utf-8") as f:
-        f.write(section)
+    append_section(report(runs, baseline))
 
 
 def revision(checkout):
