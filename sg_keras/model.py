@@ -209,7 +209,8 @@ class SkipGram(keras.Model):
                     hidden, output, nodes, codes, owners)
                 if self.gradient_rows_per_pair:  # a length fixed by the batch's
                     output_grad = _padded(output_grad, tf.size(context, out_type=tf.int64)
-                                          * self.context_softmax.longest_path())
+                                          * self.context_softmax.longest_path()
+                                          + objectives.TOP_NODES)
             else:  # (a sharded kernel: its shards' gradients)
                 with tf.GradientTape() as tape:
                     tape.watch(hidden)

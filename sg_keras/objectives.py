@@ -33,6 +33,7 @@ LOSSES = ("negative", "softmax", "sampled", "hs")
 SPARSE_LOSSES = ("negative", "sampled", "hs")  # their train step is many small ops
 PAIRS_PER_DRAW = 64  # sampled: pairs sharing a draw of noise words (see sampled_softmax)
 NODE_PAIRS = 64  # hs: the most pairs' worth of step an inner node takes in one batch
+TOP_NODES = 127  # hs: the inner nodes nearest the root, scored by one matrix product
 
 
 def draws(pairs):
@@ -108,7 +109,13 @@ def hierarchical_softmax(hidden, output, nodes, codes, owners):
     cross-entropy of h·v with label 1 - code (word2vec.c's); the gradients are word2vec.c's
     updates written out, with g = σ(h·v) - label per node: the hidden row moves along
     g·v, the node's row along the sum of g·h over its pairs (IndexedSlices, one row per
-    distinct node).
+    node touched).
+
+    The TOP_NODES inner nodes nearest the root (the last merged, output rows V - 1 - K to
+    V - 2) are on most paths (the 127 of them hold 54% of a wiki10 batch's path entries):
+    their logits and both gradients are matrix products of the batch's hidden rows with
+    those K rows, [B, K] with g = 0 off the paths, which costs less than gathering a row
+    per entry; the other entries are gathered and summed per node.
 
     A node on the paths of more than NODE_PAIRS of the batch's pairs (the root is on all
     of them) gets the sum of its pairs' steps scaled down to NODE_PAIRS pairs' worth, as
@@ -116,19 +123,53 @@ def hierarchical_softmax(hidden, output, nodes, codes, owners):
     root once per pair, each step seeing the last, where a batch's summed step on it
     would be B pairs' at once (with B = 4096 training diverged within 64 steps).
     """
-    distinct, position, uses = tf.unique_with_counts(nodes)
-    scale = tf.minimum(1.0, NODE_PAIRS / tf.cast(uses, tf.float32))  # per distinct node
-    node_rows = capped_node_rows(rows(output, nodes), tf.gather(scale, position))
-    owner_hidden = tf.gather(hidden, owners)
-    logits = tf.reduce_sum(owner_hidden * node_rows, axis=1)
+    pairs = tf.shape(hidden, out_type=tf.int64)[0]
+    inner = dense_shape(output)[0]
+    top_count = tf.minimum(tf.constant(TOP_NODES, tf.int64), inner)
+    first_top = inner - top_count
+    top = nodes >= first_top
+    top_at, rest_at = tf.where(top)[:, 0], tf.where(~top)[:, 0]
     labels = 1.0 - codes
-    losses = tf.math.segment_sum(
-        tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits), owners)
-    node_grad = tf.sigmoid(logits) - labels
-    output_grad = scale[:, None] * tf.math.unsorted_segment_sum(
-        node_grad[:, None] * owner_hidden, position, tf.size(distinct))
-    return losses, (tf.math.segment_sum(node_grad[:, None] * node_rows, owners),
-                    tf.IndexedSlices(output_grad, distinct, dense_shape(output)))
+    # The top nodes: cells (pair, node - first_top) of a [B, K] product.
+    top_owners = tf.gather(owners, top_at)
+    top_cells = tf.stack([top_owners, tf.gather(nodes, top_at) - first_top], 1)
+    top_uses = tf.math.unsorted_segment_sum(tf.ones_like(top_at, tf.float32), top_cells[:, 1],
+                                            top_count)
+    top_rows = capped_node_rows(rows(output, tf.range(first_top, inner)), _cap(top_uses))
+    top_logits = tf.gather_nd(tf.matmul(hidden, top_rows, transpose_b=True), top_cells)
+    top_labels = tf.gather(labels, top_at)
+    top_grad = tf.scatter_nd(top_cells, tf.sigmoid(top_logits) - top_labels,
+                             tf.stack([pairs, top_count]))  # [B, K], 0 off the paths
+    # The other entries: a row gathered for each.
+    rest_nodes, rest_owners = tf.gather(nodes, rest_at), tf.gather(owners, rest_at)
+    distinct, position, uses = tf.unique_with_counts(rest_nodes)
+    rest_scale = _cap(tf.cast(uses, tf.float32))  # per distinct node
+    rest_rows = capped_node_rows(rows(output, rest_nodes), tf.gather(rest_scale, position))
+    rest_hidden = tf.gather(hidden, rest_owners)
+    rest_logits = tf.reduce_sum(rest_hidden * rest_rows, axis=1)
+    rest_labels = tf.gather(labels, rest_at)
+    rest_grad = tf.sigmoid(rest_logits) - rest_labels
+
+    def xent(labels, logits):
+        return tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
+
+    losses = tf.math.unsorted_segment_sum(xent(top_labels, top_logits), top_owners, pairs) + \
+        tf.math.unsorted_segment_sum(xent(rest_labels, rest_logits), rest_owners, pairs)
+    rest_hidden_grad = tf.math.segment_sum(rest_grad[:, None] * rest_rows, rest_owners)
+    hidden_grad = tf.matmul(top_grad, top_rows) + tf.pad(
+        rest_hidden_grad, [[0, pairs - tf.shape(rest_hidden_grad, out_type=tf.int64)[0]],
+                           [0, 0]])
+    output_grad = tf.concat([
+        _cap(top_uses)[:, None] * tf.matmul(top_grad, hidden, transpose_a=True),
+        rest_scale[:, None] * tf.math.unsorted_segment_sum(
+            rest_grad[:, None] * rest_hidden, position, tf.size(distinct))], 0)
+    output_rows = tf.concat([tf.range(first_top, inner), distinct], 0)
+    return losses, (hidden_grad, tf.IndexedSlices(output_grad, output_rows, dense_shape(output)))
+
+
+def _cap(uses):
+    """The scale of a node's summed step: NODE_PAIRS pairs' worth at most (see above)."""
+    return tf.minimum(1.0, NODE_PAIRS / tf.maximum(uses, 1.0))
 
 
 @tf.custom_gradient

@@ -270,9 +270,12 @@ def test_hierarchical_softmax_losses_are_minus_the_log_of_the_trees_probabilitie
 
 @pytest.mark.parametrize("node_pairs", [64, 2])  # 2: the top nodes' steps are capped
 @pytest.mark.parametrize("scale", [1.0, 8.0])
+# The nodes scored by one matrix product: all 9 inner nodes, the 3 nearest the root, none.
+@pytest.mark.parametrize("top_nodes", [objectives.TOP_NODES, 3, 0])
 def test_hand_derived_hierarchical_softmax_gradients_match_autodiff(monkeypatch, node_pairs,
-                                                                     scale):
+                                                                     scale, top_nodes):
     monkeypatch.setattr(objectives, "NODE_PAIRS", node_pairs)
+    monkeypatch.setattr(objectives, "TOP_NODES", top_nodes)
     model = hs_model(np.random.default_rng(10), scale)
     centre = tf.constant([2, 2, 7, 0, 9, 4], tf.int64)
     context = tf.constant([1, 3, 3, 0, 8, 1], tf.int64)
