@@ -124,7 +124,7 @@ def hierarchical_softmax(hidden, output, nodes, codes, owners):
     would be B pairs' at once (with B = 4096 training diverged within 64 steps).
     """
     pairs = tf.shape(hidden, out_type=tf.int64)[0]
-    inner = dense_shape(output)[0]
+    inner = dense_shape(output)[0] - 1  # the kernel's last row is no node (TreeSoftmax)
     top_count = tf.minimum(tf.constant(TOP_NODES, tf.int64), inner)
     first_top = inner - top_count
     top = nodes >= first_top
@@ -135,7 +135,8 @@ def hierarchical_softmax(hidden, output, nodes, codes, owners):
     top_cells = tf.stack([top_owners, tf.gather(nodes, top_at) - first_top], 1)
     top_uses = tf.math.unsorted_segment_sum(tf.ones_like(top_at, tf.float32), top_cells[:, 1],
                                             top_count)
-    top_rows = capped_node_rows(rows(output, tf.range(first_top, inner)), _cap(top_uses))
+    top_scale = _cap(top_uses)
+    top_rows = capped_node_rows(rows(output, tf.range(first_top, inner)), top_scale)
     top_logits = tf.gather_nd(tf.matmul(hidden, top_rows, transpose_b=True), top_cells)
     top_labels = tf.gather(labels, top_at)
     top_grad = tf.scatter_nd(top_cells, tf.sigmoid(top_logits) - top_labels,
@@ -160,7 +161,7 @@ def hierarchical_softmax(hidden, output, nodes, codes, owners):
         rest_hidden_grad, [[0, pairs - tf.shape(rest_hidden_grad, out_type=tf.int64)[0]],
                            [0, 0]])
     output_grad = tf.concat([
-        _cap(top_uses)[:, None] * tf.matmul(top_grad, hidden, transpose_a=True),
+        top_scale[:, None] * tf.matmul(top_grad, hidden, transpose_a=True),
         rest_scale[:, None] * tf.math.unsorted_segment_sum(
             rest_grad[:, None] * rest_hidden, position, tf.size(distinct))], 0)
     output_rows = tf.concat([tf.range(first_top, inner), distinct], 0)
